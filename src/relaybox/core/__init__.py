@@ -1,0 +1,1 @@
+"""Values, errors, pure decisions and the clock: the standard library only."""

@@ -1,0 +1,144 @@
+"""The one exception tree of relaybox.
+
+Every error relaybox raises or records derives from :class:`RelayboxError`. The
+docstring of each class is its default message, so ``raise CircuitOpenError()``
+already says what happened.
+
+Two branches steer delivery:
+
+* :class:`TemporaryError` - worth another attempt (optionally after ``retry_after``).
+* :class:`PermanentError` - another attempt cannot help; the record goes straight
+  to dead letters.
+
+Any other exception raised by user code counts as temporary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class RelayboxError(Exception):
+    """relaybox failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])
+
+
+class ConfigurationError(RelayboxError, ValueError):
+    """The configuration is invalid."""
+
+
+class TemporaryError(RelayboxError):
+    """The operation failed for now; another attempt may succeed."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(RelayboxError):
+    """The operation can never succeed for this record; it is dead-lettered."""
+
+
+class ReleasedError(TemporaryError):
+    """The record was released unattempted and will be offered again by its source."""
+
+
+class ShutdownReleasedError(ReleasedError):
+    """The record was released because the pipeline is stopping; it was not dead-lettered."""
+
+
+class KeyBlockedError(ReleasedError):
+    """An earlier record with the same key failed, so this one waits to keep key order."""
+
+
+class CircuitOpenError(TemporaryError):
+    """The circuit breaker is open: the downstream failed repeatedly and is resting."""
+
+
+class ApplyTimeoutError(TemporaryError, TimeoutError):
+    """Applying the records took longer than the configured timeout."""
+
+
+class RateLimitError(TemporaryError):
+    """The rate limit could not grant permits before the pipeline stopped."""
+
+
+class DuplicateInFlightError(TemporaryError):
+    """A record with the same deduplication key is being applied right now."""
+
+
+class MissingOutcomeError(RelayboxError):
+    """The applier returned no outcome for this record, so it is treated as failed."""
+
+
+class ValidationError(PermanentError):
+    """The record is invalid."""
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        self.reasons = tuple(reasons)
+        super().__init__("validation failed: " + "; ".join(self.reasons))
+
+
+class UnknownRouteError(PermanentError):
+    """No route matches the record and no default applier is configured."""
+
+    def __init__(self, route: object) -> None:
+        self.route = route
+        super().__init__(f"no route for {route!r} and no default applier")
+
+
+class DeadLetterError(RelayboxError):
+    """The record failed and could not be stored as a dead letter; it stays failed.
+
+    ``original`` is the failure that sent it to dead letters; ``__cause__`` is the
+    error of the dead-letter store.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        self.original = original
+        super().__init__(f"could not store dead letter (original error: {original!r})")
+
+
+class DeadLetterNotFoundError(RelayboxError, KeyError):
+    """No dead letter with that id."""
+
+
+class FanOutError(RelayboxError):
+    """Some destinations of a fan-out failed for this record."""
+
+    def __init__(self, errors: dict[str, BaseException]) -> None:
+        self.errors = dict(errors)
+        detail = ", ".join(f"{name}: {err!r}" for name, err in self.errors.items())
+        super().__init__(f"fan-out failed for {detail}")
+
+
+class CoordinatorRunningError(RelayboxError):
+    """The coordinator is already running; stop it first."""
+
+
+class FetchError(RelayboxError):
+    """Fetching records from the source failed (see __cause__)."""
+
+
+class SettleError(RelayboxError):
+    """Marking, acking or nacking records at the source failed (see __cause__).
+
+    The delivered records were applied but not recorded as done, so the source
+    will offer them again: delivery stays at-least-once.
+    """
+
+    def __init__(self, count: int, message: str | None = None) -> None:
+        self.count = count
+        super().__init__(message or f"could not settle {count} records at the source")
+
+
+def is_permanent(error: BaseException) -> bool:
+    """True when another attempt cannot help."""
+    return isinstance(error, PermanentError)
+
+
+def is_released(error: BaseException) -> bool:
+    """True when the record was handed back unattempted (not a real attempt)."""
+    return isinstance(error, ReleasedError)

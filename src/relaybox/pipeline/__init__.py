@@ -1,0 +1,1 @@
+"""The pipeline engine: sources, coordinators, appliers and middleware."""

@@ -1,0 +1,1 @@
+"""Middleware, one concern per module; none imports another."""
