@@ -46,7 +46,7 @@ class Backoff:
             return 0.0
         # Compare in log space so multiplier ** (retry - 1) can never overflow.
         exponent = (retry - 1) * math.log(self.multiplier)
-        if exponent >= math.log(self.max_delay / self.initial):
+        if exponent >= math.log(self.max_delay) - math.log(self.initial):
             return self.max_delay
         return min(self.max_delay, self.initial * math.exp(exponent))
 

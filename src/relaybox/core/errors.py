@@ -61,10 +61,6 @@ class ApplyTimeoutError(TemporaryError, TimeoutError):
     """Applying the records took longer than the configured timeout."""
 
 
-class RateLimitError(TemporaryError):
-    """The rate limit could not grant permits before the pipeline stopped."""
-
-
 class DuplicateInFlightError(TemporaryError):
     """A record with the same deduplication key is being applied right now."""
 

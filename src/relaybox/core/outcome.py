@@ -16,7 +16,7 @@ from relaybox.core.errors import MissingOutcomeError
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Failure(Generic[T]):
     """One record that failed, with the real error and how often it was tried.
 
@@ -31,9 +31,12 @@ class Failure(Generic[T]):
     last_failed_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Outcome(Generic[T]):
     """The account of one applied batch.
+
+    (Not slotted, unlike most values here: on Python 3.11 a slotted generic
+    dataclass cannot be built through its subscripted form, ``Outcome[str](...)``.)
 
     * ``delivered``: done; the source marks or acks them.
     * ``failed``: retryable failures, each with its error and attempt count.

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from relaybox.core.clock import Clock
+from relaybox.core.waiting import first_of
 
 _signal: ContextVar[asyncio.Event | None] = ContextVar("relaybox_stop_signal", default=None)
 
@@ -45,11 +46,5 @@ async def sleep_unless_stopped(clock: Clock, seconds: float) -> bool:
         return True
     if event.is_set():
         return False
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sleeper, waiter):
-            task.cancel()
+    await first_of(asyncio.ensure_future(clock.sleep(seconds)), asyncio.ensure_future(event.wait()))
     return not event.is_set()

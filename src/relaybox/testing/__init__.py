@@ -1,6 +1,21 @@
-"""Public test kit: fakes that stand in for real parts in unit tests."""
+"""Public test kit: in-memory fakes that stand in for real parts in unit tests.
 
+Everything here is deterministic: the :class:`FakeClock` moves only when told,
+the sources and appliers keep what happened for assertions.
+"""
+
+from relaybox.testing.appliers import ScriptedApplier
 from relaybox.testing.clock import FakeClock, settle
+from relaybox.testing.conditions import wait_until
 from relaybox.testing.observer import RecordingObserver
+from relaybox.testing.sources import MemoryBatchSource, MemoryStreamSource
 
-__all__ = ["FakeClock", "RecordingObserver", "settle"]
+__all__ = [
+    "FakeClock",
+    "MemoryBatchSource",
+    "MemoryStreamSource",
+    "RecordingObserver",
+    "ScriptedApplier",
+    "settle",
+    "wait_until",
+]

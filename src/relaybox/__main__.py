@@ -1,0 +1,5 @@
+import sys
+
+from relaybox.cli import main
+
+sys.exit(main())
