@@ -1,9 +1,9 @@
 """Pipeline throughput: the full resilient stack against a bare applier, in one run.
 
-Both pipelines sync the same records from an in-memory source in batches of
-1000 through ``PollingCoordinator`` (the engine behind ``sync``): the baseline
-uses a bare ``process`` applier, the other wraps the same applier in
-``resilient()`` (circuit breaker, dead letters, retry). Each is run ``--repeat``
+Both pipelines are built by ``relaybox.sync`` over the same in-memory table
+and drained in batches of 1000: the baseline with the bare ``process``
+applier, the other with that applier wrapped in ``resilient()`` (circuit
+breaker, dead letters, retry). Each is run ``--repeat``
 times, interleaved; the best run of each counts. Prints both rates and their
 ratio and writes them to ``benchmarks/results/pipeline.json``.
 
@@ -21,11 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from relaybox.pipeline.appliers import process
-from relaybox.pipeline.polling import PollingCoordinator
-from relaybox.pipeline.resilient import resilient
-from relaybox.pipeline.sources import FunctionSource
-from relaybox.ports.applier import Applier
+from relaybox import Middleware, resilient, sync
 
 RESULTS = Path(__file__).parent / "results" / "pipeline.json"
 
@@ -51,9 +47,12 @@ async def handle(row: int) -> None:
     """The per-record work: none, so the engine's own cost is what is measured."""
 
 
-async def drain(count: int, batch_size: int, applier: Applier[int], table: Table) -> float:
-    source = FunctionSource(table.fetch, table.mark)
-    coordinator = PollingCoordinator(source, applier, batch_size=batch_size)
+async def drain(count: int, batch_size: int, stacked: bool) -> float:
+    table = Table(count)
+    middleware: Middleware[int] | None = resilient if stacked else None
+    coordinator = sync(
+        table.fetch, handle, table.mark, middleware=middleware, batch_size=batch_size
+    )
     started = time.perf_counter()
     while (await coordinator.run_once()).fetched:
         pass
@@ -65,11 +64,11 @@ async def drain(count: int, batch_size: int, applier: Applier[int], table: Table
 
 async def measure(count: int, batch_size: int, repeat: int) -> dict[str, float]:
     bare: list[float] = []
-    stacked: list[float] = []
+    stacks: list[float] = []
     for _ in range(repeat):
-        bare.append(await drain(count, batch_size, process(handle), Table(count)))
-        stacked.append(await drain(count, batch_size, resilient(process(handle)), Table(count)))
-    best_bare, best_stacked = max(bare), max(stacked)
+        bare.append(await drain(count, batch_size, stacked=False))
+        stacks.append(await drain(count, batch_size, stacked=True))
+    best_bare, best_stacked = max(bare), max(stacks)
     return {
         "records": count,
         "batch_size": batch_size,

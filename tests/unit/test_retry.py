@@ -330,3 +330,23 @@ async def test_retry_call_releases_on_stop() -> None:
     with pytest.raises(ShutdownReleasedError) as caught:
         await task
     assert str(caught.value.__cause__) == "down"
+
+
+async def test_a_retry_after_hint_stretches_the_wait_up_to_the_cap() -> None:
+    from relaybox.core.errors import TemporaryError
+    from relaybox.testing import ScriptedApplier
+
+    clock = FakeClock()
+    inner: ScriptedApplier[str] = ScriptedApplier(
+        fail_times={"a": 2, "b": 0},
+        error=lambda r: TemporaryError("slow down", retry_after=5.0 if r == "a" else None),
+    )
+    policy = RetryPolicy(attempts=3, backoff=Backoff(initial=1.0, max_delay=4.0, jitter=0.0))
+    task = asyncio.ensure_future(RetryingApplier(inner, policy, clock=clock).apply(["a", "b"]))
+    await clock.wait_for_sleepers()
+    await clock.advance(4.0)
+    await clock.wait_for_sleepers()
+    await clock.advance(4.0)
+    outcome = await task
+    assert clock.slept == [4.0, 4.0]
+    assert list(outcome.delivered) == ["b", "a"]

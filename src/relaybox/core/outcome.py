@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from relaybox.core.errors import MissingOutcomeError
+from relaybox.core.errors import MissingOutcomeError, ShutdownReleasedError
 
 T = TypeVar("T")
 
@@ -66,6 +66,17 @@ class Outcome(Generic[T]):
     ) -> Outcome[T]:
         """Every record failed with ``error``; ``fatal`` also sets ``error`` on the outcome."""
         return cls(failed=tuple(Failure(r, error) for r in records), error=error if fatal else None)
+
+    @classmethod
+    def released(cls, records: Iterable[T], error: BaseException | None = None) -> Outcome[T]:
+        """Every record handed back unattempted (no attempt counted).
+
+        ``error`` defaults to :class:`ShutdownReleasedError`; it should be a
+        :class:`~relaybox.core.errors.ReleasedError` so retry does not count it
+        and dead letters never take it.
+        """
+        reason = error if error is not None else ShutdownReleasedError()
+        return cls(failed=tuple(Failure(r, reason, 0) for r in records))
 
     def reconcile(self, records: Sequence[T]) -> Outcome[T]:
         """The same outcome, covering exactly ``records``, each once.

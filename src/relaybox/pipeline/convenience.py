@@ -15,6 +15,7 @@ from relaybox.pipeline.appliers import BatchFn, RecordFn, process, process_batch
 from relaybox.pipeline.middleware.retry import retry
 from relaybox.pipeline.polling import PollingCoordinator, PollResult
 from relaybox.pipeline.sources import FetchFn, FunctionSource, MarkFn
+from relaybox.ports.applier import Applier, Middleware
 
 T = TypeVar("T")
 
@@ -25,22 +26,35 @@ SLOW_POLLING = 30.0
 
 
 def sync(
-    fetch: FetchFn[T], process_one: RecordFn[T], mark: MarkFn[T], **options: Any
+    fetch: FetchFn[T],
+    process_one: RecordFn[T],
+    mark: MarkFn[T],
+    *,
+    middleware: Middleware[T] | None = None,
+    **options: Any,
 ) -> PollingCoordinator[T]:
     """A polling coordinator that calls ``process_one`` for each fetched record.
 
     Records whose call raised are left unmarked, so the next fetch offers them
-    again; the others are marked even when some failed. ``options`` are those
-    of :class:`PollingCoordinator` (``interval=5.0``, ``batch_size=100``, ...).
+    again; the others are marked even when some failed. ``middleware`` wraps
+    the per-record applier (for example ``relaybox.resilient``). ``options`` are
+    those of :class:`PollingCoordinator` (``interval=5.0``, ``batch_size=100``...).
     """
-    return PollingCoordinator(FunctionSource(fetch, mark), process(process_one), **options)
+    applier = _wrapped(process(process_one), middleware)
+    return PollingCoordinator(FunctionSource(fetch, mark), applier, **options)
 
 
 def sync_batch(
-    fetch: FetchFn[T], process_all: BatchFn[T], mark: MarkFn[T], **options: Any
+    fetch: FetchFn[T],
+    process_all: BatchFn[T],
+    mark: MarkFn[T],
+    *,
+    middleware: Middleware[T] | None = None,
+    **options: Any,
 ) -> PollingCoordinator[T]:
     """Like :func:`sync`, with one all-or-nothing call per batch."""
-    return PollingCoordinator(FunctionSource(fetch, mark), process_batch(process_all), **options)
+    applier = _wrapped(process_batch(process_all), middleware)
+    return PollingCoordinator(FunctionSource(fetch, mark), applier, **options)
 
 
 def sync_with_retry(
@@ -77,3 +91,7 @@ async def run_once(
         FunctionSource(fetch, mark), process(process_one), batch_size=batch_size
     )
     return await coordinator.run_once()
+
+
+def _wrapped(applier: Applier[T], middleware: Middleware[T] | None) -> Applier[T]:
+    return applier if middleware is None else middleware(applier)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from relaybox.core.errors import ConfigurationError, ShutdownReleasedError
+from relaybox.core.errors import ConfigurationError
 from relaybox.core.outcome import Failure, Outcome, merge
 from relaybox.core.stopping import stop_requested
 from relaybox.ports.applier import AnyMiddleware, Applier
@@ -47,7 +47,7 @@ class BatchSplitter(Generic[T]):
         outcomes: list[Outcome[T]] = []
         for start in range(0, len(records), size):
             if start and stop_requested():
-                outcomes.append(_released(records[start:]))
+                outcomes.append(Outcome.released(records[start:]))
                 break
             chunk = records[start : start + size]
             outcome = await self._apply_chunk(chunk)
@@ -97,9 +97,3 @@ def _checked_size(max_size: int) -> int:
             f"max_size must be a positive int (records per inner call), got {max_size!r}"
         )
     return max_size
-
-
-def _released(records: Sequence[T]) -> Outcome[T]:
-    """The records handed back unattempted because the pipeline is stopping."""
-    error = ShutdownReleasedError()
-    return Outcome(failed=tuple(Failure(r, error, attempts=0) for r in records))

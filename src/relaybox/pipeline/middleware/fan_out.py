@@ -41,7 +41,6 @@ from relaybox.core.errors import (
     ConfigurationError,
     FanOutError,
     PermanentError,
-    ShutdownReleasedError,
     is_permanent,
     is_released,
 )
@@ -135,8 +134,7 @@ class FanOut(Generic[T]):
         outcomes: dict[str, Outcome[T]] = {}
         for name, batch in batches.items():
             if outcomes and stop_requested():
-                error = ShutdownReleasedError()
-                outcomes[name] = Outcome(failed=tuple(Failure(r, error, 0) for r in batch))
+                outcomes[name] = Outcome.released(batch)
             else:
                 outcomes[name] = await _deliver(self._destinations[name], batch)
         return outcomes

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from relaybox.core.calls import is_async_callable
-from relaybox.core.errors import ConfigurationError, KeyBlockedError, ShutdownReleasedError
+from relaybox.core.errors import ConfigurationError, KeyBlockedError
 from relaybox.core.outcome import Failure, Outcome, merge
 from relaybox.core.stopping import stop_requested
 from relaybox.ports.applier import Applier, Middleware
@@ -100,7 +100,7 @@ class OrderedApplier(Generic[T]):
 
     async def _apply_unordered(self, group: list[T]) -> Outcome[T]:
         if stop_requested():
-            return _released(group, ShutdownReleasedError())
+            return Outcome.released(group)
         outcome = await self._attempt(group)
         if outcome.error is None:
             return outcome
@@ -113,7 +113,7 @@ class OrderedApplier(Generic[T]):
         dead: list[Failure[T]] = []
         for position, record in enumerate(group):
             if stop_requested():
-                failed = _released(group[position:], ShutdownReleasedError()).failed
+                failed = Outcome.released(group[position:]).failed
                 return Outcome(tuple(delivered), failed, tuple(dead))
             one = (record,)
             outcome = await self._attempt(one)
@@ -127,7 +127,7 @@ class OrderedApplier(Generic[T]):
                 dead.extend(settled.dead)
             else:
                 blocked = KeyBlockedError(f"an earlier record with key {key!r} failed")
-                rest = _released(group[position + 1 :], blocked).failed
+                rest = Outcome.released(group[position + 1 :], blocked).failed
                 return Outcome(tuple(delivered), (*settled.failed, *rest), tuple(dead))
         return Outcome(tuple(delivered), (), tuple(dead))
 
@@ -170,8 +170,3 @@ def _validate(key: object, max_concurrent_keys: int) -> None:
         raise ConfigurationError(
             f"max_concurrent_keys must be a positive int (keys applied at once), got {limit!r}"
         )
-
-
-def _released(records: Sequence[T], error: BaseException) -> Outcome[T]:
-    """``records`` handed back unattempted with ``error`` (a release: no attempt counted)."""
-    return Outcome(failed=tuple(Failure(r, error, 0) for r in records))

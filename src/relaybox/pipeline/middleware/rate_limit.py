@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from typing import Generic, Literal, TypeVar
 
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
-from relaybox.core.errors import ConfigurationError, ShutdownReleasedError
-from relaybox.core.outcome import Failure, Outcome, merge
+from relaybox.core.errors import ConfigurationError
+from relaybox.core.outcome import Outcome, merge
 from relaybox.core.stopping import sleep_unless_stopped
 from relaybox.ports.applier import AnyMiddleware, Applier
 
@@ -145,11 +145,11 @@ class RateLimitedApplier(Generic[T]):
             return await self._inner.apply(records)
         if self._per == "batch":
             if not await self._bucket.acquire(1):
-                return _released(records)
+                return Outcome.released(records)
             return await self._inner.apply(records)
         if len(records) <= self._chunk:
             if not await self._bucket.acquire(len(records)):
-                return _released(records)
+                return Outcome.released(records)
             return await self._inner.apply(records)
         return await self._apply_chunks(records)
 
@@ -158,7 +158,7 @@ class RateLimitedApplier(Generic[T]):
         for start in range(0, len(records), self._chunk):
             chunk = records[start : start + self._chunk]
             if not await self._bucket.acquire(len(chunk)):
-                outcomes.append(_released(records[start:]))
+                outcomes.append(Outcome.released(records[start:]))
                 break
             try:
                 outcome = await self._inner.apply(chunk)
@@ -192,8 +192,3 @@ def rate_limit(bucket: TokenBucket, *, per: Per = "record") -> AnyMiddleware:
         return RateLimitedApplier(inner, bucket, per)
 
     return wrap
-
-
-def _released(records: Sequence[T]) -> Outcome[T]:
-    error = ShutdownReleasedError()
-    return Outcome(failed=tuple(Failure(r, error) for r in records))

@@ -34,7 +34,13 @@ from typing import Any, Generic, TypeVar
 from relaybox.core.backoff import RetryPolicy
 from relaybox.core.calls import call_maybe_async, to_async
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
-from relaybox.core.errors import ReleasedError, ShutdownReleasedError, is_permanent, is_released
+from relaybox.core.errors import (
+    ReleasedError,
+    ShutdownReleasedError,
+    TemporaryError,
+    is_permanent,
+    is_released,
+)
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.core.stopping import sleep_unless_stopped
 from relaybox.ports.applier import AnyMiddleware, Applier
@@ -143,7 +149,7 @@ class RetryingApplier(Generic[T]):
             if all(is_released(f.error) for f in pending):
                 return Outcome(delivered, settled + pending, dead)
             retry_number += 1
-            release = await self._wait(retry_number, started)
+            release = await self._wait(retry_number, started, pending)
             if release is not None:
                 released = [_released(f, release()) for f in pending]
                 return Outcome(delivered, settled + released, dead)
@@ -161,9 +167,15 @@ class RetryingApplier(Generic[T]):
             (settled if final else pending).append(failure)
         return pending
 
-    async def _wait(self, retry_number: int, started: float) -> type[ReleasedError] | None:
-        """Sleep before retry ``retry_number``; None once slept, else why to release."""
-        delay = self.policy.delay(retry_number, self._rng)
+    async def _wait(
+        self, retry_number: int, started: float, pending: list[Failure[T]]
+    ) -> type[ReleasedError] | None:
+        """Sleep before retry ``retry_number``; None once slept, else why to release.
+
+        A downstream's ``retry_after`` hint (on a :class:`TemporaryError`) stretches
+        the wait, up to the policy's ``max_delay``.
+        """
+        delay = _stretched(self.policy.delay(retry_number, self._rng), pending, self.policy)
         limit = self.policy.elapsed_limit
         if limit is not None and self._clock.monotonic() - started + delay > limit:
             return RetryBudgetSpentError
@@ -185,6 +197,17 @@ class RetryingApplier(Generic[T]):
 
     def __repr__(self) -> str:
         return f"RetryingApplier({self._inner!r}, {self.policy!r}, retries={self.retries})"
+
+
+def _stretched(delay: float, pending: list[Failure[T]], policy: RetryPolicy) -> float:
+    hints = [
+        f.error.retry_after
+        for f in pending
+        if isinstance(f.error, TemporaryError) and f.error.retry_after is not None
+    ]
+    if not hints:
+        return delay
+    return min(max(delay, *hints), policy.backoff.max_delay)
 
 
 def retry(
