@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -137,7 +136,7 @@ class PollingCoordinator(Generic[T]):
         report.event(events.FETCHED, count=len(records))
         if not records:
             return self._finish(PollResult(0, Outcome(), None, clock.monotonic() - started))
-        outcome = await self._apply(records)
+        outcome = await report.apply(self.applier, records, clock)
         error: BaseException | None = outcome.error
         try:
             await shielded(self.source.settle(outcome), grace=self._life.grace, clock=clock)
@@ -150,20 +149,6 @@ class PollingCoordinator(Generic[T]):
             report.event(events.SETTLED, count=len(records))
         duration = clock.monotonic() - started
         return self._finish(PollResult(len(records), outcome, error, duration))
-
-    async def _apply(self, records: Sequence[T]) -> Outcome[T]:
-        started = self._clock.monotonic()
-        try:
-            outcome = await self.applier.apply(records)
-        except Exception as exc:
-            outcome = Outcome(error=exc)
-        outcome = outcome.reconcile(records)
-        duration = self._clock.monotonic() - started
-        self._report.event(events.APPLY_COMPLETED, count=len(records), duration=duration)
-        self._report.applied(outcome, duration)  # type: ignore[arg-type]
-        if outcome.error is not None:
-            await self._report.error("apply", outcome.error)
-        return outcome
 
     def _finish(self, result: PollResult[T]) -> PollResult[T]:
         self._report.event(events.POLL_COMPLETED, count=result.fetched, duration=result.duration)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+from relaybox.core.clock import Clock
 from relaybox.core.outcome import Outcome
-from relaybox.pipeline.events import APPLIED, ERROR, LoggingObserver
+from relaybox.pipeline.events import APPLIED, APPLY_COMPLETED, ERROR, LoggingObserver
+from relaybox.ports.applier import Applier
 from relaybox.ports.observer import ErrorKind, Observer, PipelineEvent
 
 logger = logging.getLogger("relaybox.pipeline")
 
 ErrorHandler = Callable[[BaseException], object]
+T = TypeVar("T")
 
 
 class Reporter:
@@ -32,7 +36,20 @@ class Reporter:
         except Exception:
             logger.exception("%s: observer failed on %s", self.name, name)
 
-    def applied(self, outcome: Outcome[object], duration: float | None = None) -> None:
+    async def apply(self, applier: Applier[T], records: Sequence[T], clock: Clock) -> Outcome[T]:
+        """Apply ``records`` and report it; the outcome is reconciled, never raised.
+
+        An exception from the applier becomes the outcome's fatal error, so every
+        record is accounted for whatever the applier did.
+        """
+        started = clock.monotonic()
+        try:
+            outcome = await applier.apply(records)
+        except Exception as exc:
+            outcome = Outcome(error=exc)
+        outcome = outcome.reconcile(records)
+        duration = clock.monotonic() - started
+        self.event(APPLY_COMPLETED, count=len(records), duration=duration)
         self.event(
             APPLIED,
             count=outcome.count,
@@ -41,6 +58,9 @@ class Reporter:
             dead=len(outcome.dead),
             duration=duration,
         )
+        if outcome.error is not None:
+            await self.error("apply", outcome.error)
+        return outcome
 
     async def error(self, kind: ErrorKind, error: BaseException) -> None:
         self.event(ERROR, error_kind=kind, error=error)

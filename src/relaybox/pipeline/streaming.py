@@ -208,18 +208,7 @@ class StreamingCoordinator(Generic[T]):
     async def _apply(self, batch: Sequence[T]) -> Outcome[T]:
         self.batches += 1
         self._report.event(events.FETCHED, count=len(batch))
-        started = self._clock.monotonic()
-        try:
-            outcome = await self.applier.apply(batch)
-        except Exception as exc:
-            outcome = Outcome(error=exc)
-        outcome = outcome.reconcile(batch)
-        duration = self._clock.monotonic() - started
-        self._report.event(events.APPLY_COMPLETED, count=len(batch), duration=duration)
-        self._report.applied(outcome, duration)  # type: ignore[arg-type]
-        if outcome.error is not None:
-            await self._report.error("apply", outcome.error)
-        return outcome
+        return await self._report.apply(self.applier, batch, self._clock)
 
     async def _settle(self, outcome: Outcome[T]) -> None:
         settled = 0
