@@ -39,7 +39,13 @@ from relaybox.pipeline.convenience import (
     sync_batch,
     sync_with_retry,
 )
-from relaybox.pipeline.events import LoggingObserver, NullObserver, Observers
+from relaybox.pipeline.events import (
+    CallbackObserver,
+    CountingObserver,
+    LoggingObserver,
+    NullObserver,
+    Observers,
+)
 from relaybox.pipeline.middleware.dead_letter import InMemoryDeadLetterQueue
 from relaybox.pipeline.polling import PollingCoordinator, PollResult
 from relaybox.pipeline.resilient import (
@@ -76,8 +82,10 @@ __all__ = [
     "ApplyTimeoutError",
     "Backoff",
     "BatchSource",
+    "CallbackObserver",
     "CircuitOpenError",
     "Clock",
+    "CountingObserver",
     "ConfigurationError",
     "CoordinatorRunningError",
     "DeadLetter",

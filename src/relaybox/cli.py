@@ -22,11 +22,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check that every record was delivered or dead-lettered exactly once.",
     )
     demo.add_argument("--dir", type=Path, default=Path("demo-output"), help="work folder")
-    demo.add_argument("--records", type=int, default=5_000, help="rows to sync (5000)")
-    demo.add_argument("--batch-size", type=int, default=200, help="rows per batch (200)")
+    demo.add_argument("--records", type=_positive, default=5_000, help="rows to sync (5000)")
+    demo.add_argument("--batch-size", type=_positive, default=200, help="rows per batch (200)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the injected failures")
     args = parser.parse_args(argv)
     return _demo(args)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -26,3 +26,12 @@ def test_the_demo_command_exits_zero_and_prints_the_checks(
     out = capsys.readouterr().out
     assert "nothing lost" in out
     assert "NOTHING LOST" in out
+
+
+def test_the_demo_command_rejects_a_non_positive_record_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--records", "0"])
+    assert info.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err

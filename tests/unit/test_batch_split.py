@@ -5,7 +5,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from relaybox.core.errors import ConfigurationError, PermanentError, ShutdownReleasedError
+from relaybox.core.errors import (
+    ConfigurationError,
+    PermanentError,
+    ReleasedError,
+    ShutdownReleasedError,
+)
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.core.stopping import stop_signal
 from relaybox.pipeline.appliers import applier
@@ -65,7 +70,7 @@ async def test_failed_and_dead_entries_of_chunks_pass_through_untouched() -> Non
     assert list(outcome.dead) == [dead]
 
 
-async def test_fatal_error_at_a_chunk_keeps_earlier_deliveries_and_fails_the_rest() -> None:
+async def test_fatal_error_at_a_chunk_keeps_earlier_deliveries_and_releases_the_rest() -> None:
     error = Down("connection lost")
     calls: list[list[str]] = []
 
@@ -80,7 +85,12 @@ async def test_fatal_error_at_a_chunk_keeps_earlier_deliveries_and_fails_the_res
     assert len(calls) == 2
     assert list(outcome.delivered) == ["r0", "r1", "r2"]
     assert [f.record for f in outcome.failed] == ["r3", "r4", "r5"]
-    assert all(f.error is error for f in outcome.failed)
+    sent, *rest = outcome.failed
+    assert sent.error is error  # r3 was in the failed chunk
+    for failure in rest:  # r4 and r5 were never sent: released, caused by the error
+        assert isinstance(failure.error, ReleasedError)
+        assert failure.error.__cause__ is error
+        assert failure.attempts == 0
     assert outcome.error is error
 
 
@@ -130,3 +140,30 @@ async def test_repr_shows_size_and_chunks_applied() -> None:
     await splitter.apply(names(3))
     assert "max_size=2" in repr(splitter)
     assert "chunks_applied=2" in repr(splitter)
+
+
+async def test_unsent_chunks_are_not_dead_lettered_when_route_drops_the_fatal_error() -> None:
+    """route turns a group's fatal error into per-record failures; the records of
+    chunks never sent must still not be stored as dead letters (found by
+    test_composition: an unsent record was stored with attempts=1)."""
+    from relaybox.pipeline.middleware.dead_letter import InMemoryDeadLetterQueue, dead_letter
+    from relaybox.pipeline.middleware.routing import route
+
+    crash = Down("crashed")
+    sent: list[str] = []
+
+    async def first_call_crashes(records: Sequence[str]) -> Outcome[str]:
+        sent.extend(records)
+        raise crash
+
+    queue: InMemoryDeadLetterQueue[str] = InMemoryDeadLetterQueue()
+    split = split_batches(1)(applier(first_call_crashes))
+    stack = dead_letter(queue)(route(lambda r: "x", {"x": split}))
+    outcome = await stack.apply(["r0", "r1"])
+    assert sent == ["r0"]
+    letters = await queue.peek()
+    assert [letter.record for letter in letters] == ["r0"]  # really attempted
+    assert [f.record for f in outcome.dead] == ["r0"]
+    (never_sent,) = outcome.failed
+    assert never_sent.record == "r1"
+    assert isinstance(never_sent.error, ReleasedError)

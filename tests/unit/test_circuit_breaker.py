@@ -294,3 +294,34 @@ def test_repr_shows_live_state() -> None:
         "CircuitBreaker(state=closed, failures=1, successes=0, probes=0, retry_after=0.000)"
     )
     assert "CircuitBreakerApplier(" in repr(CircuitBreakerApplier(returning(Outcome()), breaker))
+
+
+async def test_refusal_is_a_release_when_a_middleware_drops_the_fatal_error() -> None:
+    """``ordered`` turns the refused call into per-record failures without a fatal
+    error; the refusal must still be no attempt and no dead letter (found by
+    test_composition: the record was stored with CircuitOpenError and attempts=2)."""
+    from relaybox.core.backoff import Backoff, RetryPolicy
+    from relaybox.core.errors import ReleasedError
+    from relaybox.pipeline.middleware.dead_letter import InMemoryDeadLetterQueue, dead_letter
+    from relaybox.pipeline.middleware.ordering import ordered
+    from relaybox.pipeline.middleware.retry import retry
+
+    clock = FakeClock()
+    queue: InMemoryDeadLetterQueue[str] = InMemoryDeadLetterQueue()
+    calls: list[Sequence[str]] = []
+
+    async def down(records: Sequence[str]) -> Outcome[str]:
+        calls.append(records)
+        return Outcome.all_failed(records, TemporaryError("down"))
+
+    zero = RetryPolicy(attempts=3, backoff=Backoff(initial=0, max_delay=0))
+    guarded = circuit_breaker(clock=clock, failure_threshold=1)(applier(down))
+    stack = dead_letter(queue, clock=clock)(ordered(lambda r: r)(retry(zero, clock=clock)(guarded)))
+    outcome = await stack.apply(["a"])
+    assert [list(c) for c in calls] == [["a"]]  # the second try was refused by the open breaker
+    (failure,) = outcome.failed
+    assert isinstance(failure.error, CircuitOpenError)
+    assert isinstance(failure.error, ReleasedError)
+    assert failure.attempts == 1
+    assert not outcome.dead
+    assert await queue.count() == 0

@@ -290,3 +290,32 @@ async def test_applier_repr_shows_the_store_and_keys_in_flight() -> None:
     wrapped = deduplicate(key)(ScriptedApplier[Msg]())
     assert "in_flight=0" in repr(wrapped)
     assert "InMemoryDedupStore" in repr(wrapped)
+
+
+async def test_a_record_busy_in_another_call_is_released_not_dead_lettered() -> None:
+    """A key in flight elsewhere hands the record back unattempted; an outer
+    dead-letter stage must not store it (it would never be offered again)."""
+    from relaybox.core.errors import ReleasedError
+    from relaybox.pipeline.middleware.dead_letter import InMemoryDeadLetterQueue, dead_letter
+
+    gate = asyncio.Event()
+    applied: list[dict[str, object]] = []
+
+    async def slow(records: Sequence[dict[str, object]]) -> Outcome[dict[str, object]]:
+        await gate.wait()
+        applied.extend(records)
+        return Outcome.all_delivered(records)
+
+    queue: InMemoryDeadLetterQueue[dict[str, object]] = InMemoryDeadLetterQueue()
+    stack = dead_letter(queue)(deduplicate(lambda r: r["id"])(applier(slow)))
+    first = asyncio.ensure_future(stack.apply([{"id": 1, "copy": "a"}]))
+    await asyncio.sleep(0)
+    second = await stack.apply([{"id": 1, "copy": "b"}])
+    gate.set()
+    await first
+    assert not second.dead
+    (busy,) = second.failed
+    assert isinstance(busy.error, DuplicateInFlightError)
+    assert isinstance(busy.error, ReleasedError)
+    assert await queue.count() == 0
+    assert applied == [{"id": 1, "copy": "a"}]

@@ -171,3 +171,19 @@ async def test_default_health_is_shared_by_every_wrapped_applier() -> None:
 def test_health_must_be_a_health_check() -> None:
     with pytest.raises(ConfigurationError, match="HealthCheck"):
         health_check("healthy")  # type: ignore[arg-type]
+
+
+async def test_a_call_refused_by_an_inner_breaker_leaves_health_unchanged() -> None:
+    """The refusal is a fatal release: nothing was attempted, so it is no failure."""
+    from relaybox.pipeline.middleware.circuit_breaker import circuit_breaker
+
+    clock = FakeClock()
+    broken = ScriptedApplier[int](fail_when=lambda r: True)
+    wrapped = health_check(HealthCheck(clock=clock))(
+        circuit_breaker(clock=clock, failure_threshold=1)(broken)
+    )
+    await wrapped.apply([1])  # a real failure opens the breaker
+    await wrapped.apply([2])  # refused: nothing attempted
+    details = wrapped.health.details()  # type: ignore[attr-defined]
+    assert len(broken.calls) == 1
+    assert (details.consecutive_errors, details.total_failed) == (1, 1)

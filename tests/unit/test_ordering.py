@@ -254,3 +254,19 @@ async def test_repr_shows_the_limit_and_active_keys() -> None:
     release.set()
     await task
     assert "active_keys=0" in repr(wrapped)
+
+
+async def test_failure_after_a_stop_releases_the_rest_of_its_key_for_the_stop() -> None:
+    """A head handed back by an inner retry at shutdown releases the rest of its key
+    with ShutdownReleasedError, not KeyBlockedError (found by test_composition)."""
+    stopping = asyncio.Event()
+
+    async def stop_and_release(records: Sequence[str]) -> Outcome[str]:
+        stopping.set()  # the stop lands while the inner retry waits
+        return Outcome.released(records)
+
+    with stop_signal(stopping):
+        outcome = await ordered(entity)(applier(stop_and_release)).apply(["a:1", "a:2", "a:3"])
+    assert [f.record for f in outcome.failed] == ["a:1", "a:2", "a:3"]
+    assert all(isinstance(f.error, ShutdownReleasedError) for f in outcome.failed)
+    assert all(f.attempts == 0 for f in outcome.failed)

@@ -10,6 +10,7 @@ from relaybox.core.errors import (
     ApplyTimeoutError,
     ConfigurationError,
     MissingOutcomeError,
+    ReleasedError,
     ShutdownReleasedError,
 )
 from relaybox.core.outcome import Outcome
@@ -163,7 +164,7 @@ async def test_per_record_inner_returning_nothing_fails_that_record() -> None:
     assert isinstance(outcome.failed[0].error, MissingOutcomeError)
 
 
-async def test_per_record_fatal_error_fails_the_rest_and_keeps_delivered() -> None:
+async def test_per_record_fatal_error_releases_the_rest_and_keeps_delivered() -> None:
     boom = RuntimeError("connection lost")
 
     async def inner(records: Sequence[str]) -> Outcome[str]:
@@ -175,8 +176,12 @@ async def test_per_record_fatal_error_fails_the_rest_and_keeps_delivered() -> No
         ["a", "b", "c"]
     )
     assert list(outcome.delivered) == ["a"]
-    assert sorted(f.record for f in outcome.failed) == ["b", "c"]
-    assert all(f.error is boom for f in outcome.failed)
+    assert [f.record for f in outcome.failed] == ["b", "c"]
+    sent, not_sent = outcome.failed
+    assert sent.error is boom
+    assert isinstance(not_sent.error, ReleasedError)  # never sent: not an attempt
+    assert not_sent.error.__cause__ is boom
+    assert not_sent.attempts == 0
     assert outcome.error is boom
 
 
@@ -207,3 +212,26 @@ def test_invalid_seconds_raise_configuration_error(seconds: float) -> None:
 def test_unknown_per_raises_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="per"):
         timeout(1, per="call")  # type: ignore[arg-type]
+
+
+async def test_per_record_unsent_records_are_not_dead_lettered_behind_route() -> None:
+    """route drops the fatal error of its group; the records the per-record timeout
+    never sent must still not be stored as dead letters."""
+    from relaybox.pipeline.middleware.dead_letter import InMemoryDeadLetterQueue, dead_letter
+    from relaybox.pipeline.middleware.routing import route
+
+    sent: list[str] = []
+
+    async def crashes(records: Sequence[str]) -> Outcome[str]:
+        sent.extend(records)
+        raise RuntimeError("crashed")
+
+    clock = FakeClock()
+    queue: InMemoryDeadLetterQueue[str] = InMemoryDeadLetterQueue()
+    bounded = timeout(1, per="record", clock=clock)(applier(crashes))
+    stack = dead_letter(queue, clock=clock)(route(lambda r: "x", {"x": bounded}))
+    outcome = await stack.apply(["a", "b"])
+    assert sent == ["a"]
+    assert [letter.record for letter in await queue.peek()] == ["a"]
+    assert [f.record for f in outcome.failed] == ["b"]
+    assert isinstance(outcome.failed[0].error, ReleasedError)

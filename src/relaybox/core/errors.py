@@ -53,16 +53,25 @@ class KeyBlockedError(ReleasedError):
     """An earlier record with the same key failed, so this one waits to keep key order."""
 
 
-class CircuitOpenError(TemporaryError):
-    """The circuit breaker is open: the downstream failed repeatedly and is resting."""
+class CircuitOpenError(ReleasedError):
+    """The circuit breaker is open: the downstream failed repeatedly and is resting.
+
+    A refused call hands its records back unattempted, so this is a release: it
+    is not an attempt, never dead-lettered and not a downstream failure, also
+    after a middleware turned the refused call into per-record failures.
+    """
 
 
 class ApplyTimeoutError(TemporaryError, TimeoutError):
     """Applying the records took longer than the configured timeout."""
 
 
-class DuplicateInFlightError(TemporaryError):
-    """A record with the same deduplication key is being applied right now."""
+class DuplicateInFlightError(ReleasedError):
+    """A record with the same deduplication key is being applied right now.
+
+    The record is handed back unattempted, to be offered again once the other
+    is settled, so this is a release: never an attempt, never dead-lettered.
+    """
 
 
 class MissingOutcomeError(RelayboxError):

@@ -15,7 +15,8 @@ Event names (also used as the ``event`` field of log records):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 
 from relaybox.ports.observer import Observer, PipelineEvent
 
@@ -85,3 +86,74 @@ class Observers:
                 observer.on_event(event)
             except Exception:
                 logger.exception("observer %r failed on %s", observer, event.name)
+
+
+class CallbackObserver:
+    """Calls a plain function per kind of event; each callback is optional.
+
+    ``fetched(count)``, ``applied(delivered, failed, dead)``, ``settled(count)``,
+    ``poll_duration(seconds)``, ``apply_duration(seconds)``, ``error(kind, error)``.
+    The quickest way to feed an existing metrics client.
+    """
+
+    def __init__(
+        self,
+        *,
+        fetched: Callable[[int], object] | None = None,
+        applied: Callable[[int, int, int], object] | None = None,
+        settled: Callable[[int], object] | None = None,
+        poll_duration: Callable[[float], object] | None = None,
+        apply_duration: Callable[[float], object] | None = None,
+        error: Callable[[str, BaseException | None], object] | None = None,
+    ) -> None:
+        self._fetched, self._applied, self._settled = fetched, applied, settled
+        self._poll_duration, self._apply_duration, self._error = (
+            poll_duration,
+            apply_duration,
+            error,
+        )
+
+    def on_event(self, event: PipelineEvent, /) -> None:
+        name = event.name
+        if name == FETCHED and self._fetched:
+            self._fetched(event.count)
+        elif name == APPLIED and self._applied:
+            self._applied(event.delivered, event.failed, event.dead)
+        elif name == SETTLED and self._settled:
+            self._settled(event.count)
+        elif name == POLL_COMPLETED and self._poll_duration and event.duration is not None:
+            self._poll_duration(event.duration)
+        elif name == APPLY_COMPLETED and self._apply_duration and event.duration is not None:
+            self._apply_duration(event.duration)
+        elif name == ERROR and self._error:
+            self._error(event.error_kind or "unknown", event.error)
+
+
+class CountingObserver:
+    """Keeps running totals, e.g. for a status page or a health endpoint.
+
+    ``totals`` maps ``fetched``/``delivered``/``failed``/``dead``/``settled`` to
+    counts; ``errors`` maps an error kind (``fetch``, ``apply``, ``settle``,
+    ``ack``, ``nack``, ``source``) to its count; ``last_error`` is the newest.
+    """
+
+    def __init__(self) -> None:
+        self.totals: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.last_error: BaseException | None = None
+
+    def on_event(self, event: PipelineEvent, /) -> None:
+        if event.name == FETCHED:
+            self.totals["fetched"] += event.count
+        elif event.name == APPLIED:
+            self.totals["delivered"] += event.delivered
+            self.totals["failed"] += event.failed
+            self.totals["dead"] += event.dead
+        elif event.name == SETTLED:
+            self.totals["settled"] += event.count
+        elif event.name == ERROR:
+            self.errors[event.error_kind or "unknown"] += 1
+            self.last_error = event.error
+
+    def __repr__(self) -> str:
+        return f"CountingObserver(totals={dict(self.totals)}, errors={dict(self.errors)})"

@@ -1,7 +1,9 @@
 """Public test kit: in-memory fakes that stand in for real parts in unit tests.
 
-Everything here is deterministic: the :class:`FakeClock` moves only when told,
-the sources and appliers keep what happened for assertions.
+Everything here is deterministic: the :class:`FakeClock` moves only when
+told, the sources and appliers keep what happened for assertions.
+``relaybox.testing.contracts`` holds the suites every source must pass;
+subclass them to check your own sources.
 """
 
 from relaybox.testing.appliers import ScriptedApplier

@@ -9,8 +9,12 @@ Choices:
 * Chunks run sequentially, never concurrently: the cap usually exists because
   the downstream cannot take more load at once.
 * A fatal error of chunk ``i`` stops the batch. What was delivered before stays
-  delivered (it really was applied); the unapplied rest fails with that error
-  and the outcome carries it, so outer layers see the call as fatal.
+  delivered (it really was applied), the records of chunk ``i`` fail with that
+  error and the outcome carries it, so outer layers see the call as fatal. The
+  chunks not sent are released (:class:`~relaybox.core.errors.ReleasedError`
+  caused by that error): they were not attempted, so even when a middleware
+  further out (``route``, ``ordered``, ``fan_out``) drops the fatal error they
+  are neither counted as an attempt nor dead-lettered.
 * Between chunks the splitter honours the stop signal: once the pipeline is
   stopping, the chunks not yet sent are released with
   :class:`~relaybox.core.errors.ShutdownReleasedError` (not an attempt, never
@@ -23,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from relaybox.core.errors import ConfigurationError
-from relaybox.core.outcome import Failure, Outcome, merge
+from relaybox.core.errors import ConfigurationError, ReleasedError
+from relaybox.core.outcome import Outcome, merge
 from relaybox.core.stopping import stop_requested
 from relaybox.ports.applier import AnyMiddleware, Applier
 
@@ -54,7 +58,7 @@ class BatchSplitter(Generic[T]):
             outcomes.append(outcome)
             if outcome.error is not None:
                 rest = records[start + size :]
-                outcomes.append(Outcome(failed=tuple(Failure(r, outcome.error) for r in rest)))
+                outcomes.append(Outcome.released(rest, _not_sent(outcome.error)))
                 break
         return merge(outcomes)
 
@@ -73,6 +77,13 @@ class BatchSplitter(Generic[T]):
             f"BatchSplitter(max_size={self._max_size}, chunks_applied={self._chunks_applied}, "
             f"inner={self._inner!r})"
         )
+
+
+def _not_sent(fatal: BaseException) -> ReleasedError:
+    """Why a record of a later chunk was not sent: the call failed fatally before."""
+    error = ReleasedError("not sent: an earlier chunk failed the whole call")
+    error.__cause__ = fatal
+    return error
 
 
 def split_batches(max_size: int) -> AnyMiddleware:

@@ -18,7 +18,11 @@ Choices:
   hook runs as a task that the middleware awaits before returning.
 * A refused call fails every record with
   :class:`~relaybox.core.errors.CircuitOpenError` and sets it as the outcome's
-  ``error`` too, with ``retry_after``, so a coordinator backs off.
+  ``error`` too, with ``retry_after``, so a coordinator backs off. The error is
+  a release (the records were handed back unattempted): retry does not count
+  it as an attempt, dead letters never take it and an outer breaker does not
+  count it, also when a middleware in between (``ordered``, ``route``,
+  ``fan_out``) turned the refused call into per-record failures.
 """
 
 from __future__ import annotations
@@ -262,7 +266,8 @@ class CircuitBreakerApplier(Generic[T]):
             f"circuit breaker is {self.breaker.state.value}; retry in {wait:.3f} s",
             retry_after=wait,
         )
-        return Outcome(failed=tuple(Failure(r, error) for r in records), error=error)
+        # A release: no attempt was made, so none is counted.
+        return Outcome(failed=tuple(Failure(r, error, 0) for r in records), error=error)
 
     def __repr__(self) -> str:
         return f"CircuitBreakerApplier({self._inner!r}, {self.breaker!r})"

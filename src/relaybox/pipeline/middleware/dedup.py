@@ -8,7 +8,8 @@ Two records with one key in the same batch are applied once: the first goes to
 the inner applier and the others share its fate. Keys are claimed in memory
 before the store is asked, with no await in between, so two concurrent calls of
 one middleware never both apply a key: the later call fails such records with
-:class:`DuplicateInFlightError` (temporary), to be retried once the first is settled.
+:class:`DuplicateInFlightError`, a release (not attempted, never dead-lettered),
+to be offered again once the first is settled.
 A record whose key cannot be computed fails alone with that exception.
 
 :class:`InMemoryDedupStore` expires keys lazily: an expired key is simply not
@@ -241,7 +242,7 @@ class _Batch(Generic[T]):
                     target.append(dataclasses.replace(verdict[1], record=follower))
         if self.busy:
             error = DuplicateInFlightError()
-            failed.extend(Failure(r, error) for r in self.busy)
+            failed.extend(Failure(r, error, 0) for r in self.busy)  # released: no attempt
         return Outcome(tuple(delivered), tuple(failed), tuple(dead), outcome.error)
 
 

@@ -3,7 +3,9 @@
 A call fails when it ends with a fatal error or when more records failed (or
 went dead) than were delivered; otherwise it succeeds. Released records
 (handed back unattempted, e.g. at shutdown) are not downstream failures and are
-left out, and a call that attempted nothing leaves the health unchanged.
+left out, and a call that attempted nothing leaves the health unchanged: that
+includes a call refused by an inner circuit breaker, whose fatal
+:class:`~relaybox.core.errors.CircuitOpenError` is a release.
 
 The status follows consecutive failed calls: ``degraded_after`` of them make
 the downstream degraded, ``unhealthy_after`` unhealthy, and one success makes
@@ -152,7 +154,7 @@ class HealthCheckedApplier(Generic[T]):
         failed = len(outcome.failed) - released + len(outcome.dead)
         if first_error is None and outcome.dead:
             first_error = outcome.dead[0].error
-        if outcome.error is not None:
+        if outcome.error is not None and not is_released(outcome.error):
             # Records in no list count as failed with the fatal error.
             failed = max(failed, total - len(outcome.delivered) - released)
             self.health.record_failure(failed, outcome.error)

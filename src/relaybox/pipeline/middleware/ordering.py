@@ -20,7 +20,9 @@ Choices:
   together in one call, as one more unit of work among the keys.
 * Stopping: a key not yet started, and the rest of a started key, are released
   with :class:`~relaybox.core.errors.ShutdownReleasedError`; a call already made
-  finishes normally.
+  finishes normally. That includes the rest of a key whose record failed once
+  the stop was requested (a retry inside handing it back, say): it is released
+  for the stop, not blocked.
 * The merged outcome carries no fatal error: each failure carries its own.
 """
 
@@ -31,7 +33,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from relaybox.core.calls import is_async_callable
-from relaybox.core.errors import ConfigurationError, KeyBlockedError
+from relaybox.core.errors import ConfigurationError, KeyBlockedError, ShutdownReleasedError
 from relaybox.core.outcome import Failure, Outcome, merge
 from relaybox.core.stopping import stop_requested
 from relaybox.ports.applier import Applier, Middleware
@@ -126,7 +128,12 @@ class OrderedApplier(Generic[T]):
             elif settled.dead:
                 dead.extend(settled.dead)
             else:
-                blocked = KeyBlockedError(f"an earlier record with key {key!r} failed")
+                # Stopping: the rest is released for the stop, not held behind the head.
+                blocked = (
+                    ShutdownReleasedError()
+                    if stop_requested()
+                    else KeyBlockedError(f"an earlier record with key {key!r} failed")
+                )
                 rest = Outcome.released(group[position + 1 :], blocked).failed
                 return Outcome(tuple(delivered), (*settled.failed, *rest), tuple(dead))
         return Outcome(tuple(delivered), (), tuple(dead))

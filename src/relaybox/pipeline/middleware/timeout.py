@@ -21,7 +21,12 @@ from collections.abc import Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
-from relaybox.core.errors import ApplyTimeoutError, ConfigurationError, ShutdownReleasedError
+from relaybox.core.errors import (
+    ApplyTimeoutError,
+    ConfigurationError,
+    ReleasedError,
+    ShutdownReleasedError,
+)
 from relaybox.core.outcome import Failure, Outcome, merge
 from relaybox.core.stopping import stop_requested
 from relaybox.ports.applier import AnyMiddleware, Applier
@@ -63,14 +68,17 @@ class TimeoutApplier(Generic[T]):
         for index, record in enumerate(records):
             if stop_requested():
                 # Not sent yet: hand the rest back rather than start new work.
-                error = ShutdownReleasedError()
-                outcomes.append(Outcome(failed=tuple(Failure(r, error) for r in records[index:])))
+                outcomes.append(Outcome.released(records[index:], ShutdownReleasedError()))
                 break
             outcome = await self._apply_one(record)
             outcomes.append(outcome)
             if outcome.error is not None:
-                # A fatal error concerns the whole call: the rest fail with it.
-                return merge(outcomes).reconcile(records)
+                # A fatal error concerns the whole call: the rest is not sent, and
+                # released (not attempted), while the outcome still carries the error.
+                not_sent = ReleasedError("not sent: an earlier record failed the whole call")
+                not_sent.__cause__ = outcome.error
+                outcomes.append(Outcome.released(records[index + 1 :], not_sent))
+                break
         return merge(outcomes)
 
     async def _apply_one(self, record: T) -> Outcome[T]:
@@ -132,7 +140,9 @@ def timeout(seconds: float, *, per: Per = "batch", clock: Clock = SYSTEM_CLOCK) 
     fails with :class:`ApplyTimeoutError` and the outcome's ``error`` is set.
     ``per="record"`` applies records one at a time in order, each with its own
     limit; a timed-out record fails and the others go on. There, a fatal inner
-    error fails the records not yet applied, and a stop request releases them
+    error ends the call (the outcome carries it) and releases the records not
+    yet applied (:class:`ReleasedError` caused by it: not an attempt, never
+    dead-lettered), and a stop request releases them
     (:class:`ShutdownReleasedError`) before they are sent.
     """
     if not (math.isfinite(seconds) and seconds > 0):
