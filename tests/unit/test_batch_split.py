@@ -142,10 +142,10 @@ async def test_repr_shows_size_and_chunks_applied() -> None:
     assert "chunks_applied=2" in repr(splitter)
 
 
-async def test_unsent_chunks_are_not_dead_lettered_when_route_drops_the_fatal_error() -> None:
-    """route turns a group's fatal error into per-record failures; the records of
-    chunks never sent must still not be stored as dead letters (found by
-    test_composition: an unsent record was stored with attempts=1)."""
+async def test_a_crash_behind_route_dead_letters_nothing() -> None:
+    """route turns a group's fatal error into per-record failures. Neither the
+    record whose call crashed (flagged fatal) nor the chunk never sent (released)
+    may become a dead letter: an outage says nothing about the records."""
     from relaybox.pipeline.middleware.dead_letter import InMemoryDeadLetterQueue, dead_letter
     from relaybox.pipeline.middleware.routing import route
 
@@ -161,9 +161,9 @@ async def test_unsent_chunks_are_not_dead_lettered_when_route_drops_the_fatal_er
     stack = dead_letter(queue)(route(lambda r: "x", {"x": split}))
     outcome = await stack.apply(["r0", "r1"])
     assert sent == ["r0"]
-    letters = await queue.peek()
-    assert [letter.record for letter in letters] == ["r0"]  # really attempted
-    assert [f.record for f in outcome.dead] == ["r0"]
-    (never_sent,) = outcome.failed
+    assert await queue.count() == 0
+    assert list(outcome.dead) == []
+    crashed, never_sent = outcome.failed
+    assert (crashed.record, crashed.error, crashed.fatal) == ("r0", crash, True)
     assert never_sent.record == "r1"
     assert isinstance(never_sent.error, ReleasedError)

@@ -69,3 +69,11 @@ def test_reconcile_accounts_for_every_input_record_exactly_once(fates: list[str]
     result = Outcome(delivered + delivered, failed, dead).reconcile(records)
     seen = [*result.delivered, *(f.record for f in result.failed), *(f.record for f in result.dead)]
     assert sorted(id(r) for r in seen) == sorted(id(r) for r in records)
+
+
+def test_records_failed_by_a_fatal_error_are_flagged_fatal() -> None:
+    a, b = Rec(1), Rec(2)
+    result = Outcome([a], error=RuntimeError("down")).reconcile([a, b])
+    assert result.failed[0].fatal
+    assert not Outcome().reconcile([a]).failed[0].fatal  # missing without error: not fatal
+    assert all(f.fatal for f in Outcome.all_failed([a, b], ValueError(), fatal=True).failed)

@@ -214,9 +214,9 @@ def test_unknown_per_raises_configuration_error() -> None:
         timeout(1, per="call")  # type: ignore[arg-type]
 
 
-async def test_per_record_unsent_records_are_not_dead_lettered_behind_route() -> None:
-    """route drops the fatal error of its group; the records the per-record timeout
-    never sent must still not be stored as dead letters."""
+async def test_per_record_a_crash_behind_route_dead_letters_nothing() -> None:
+    """route drops the fatal error of its group; neither the record whose call
+    crashed nor the records the per-record timeout never sent become dead letters."""
     from relaybox.pipeline.middleware.dead_letter import InMemoryDeadLetterQueue, dead_letter
     from relaybox.pipeline.middleware.routing import route
 
@@ -232,6 +232,8 @@ async def test_per_record_unsent_records_are_not_dead_lettered_behind_route() ->
     stack = dead_letter(queue, clock=clock)(route(lambda r: "x", {"x": bounded}))
     outcome = await stack.apply(["a", "b"])
     assert sent == ["a"]
-    assert [letter.record for letter in await queue.peek()] == ["a"]
-    assert [f.record for f in outcome.failed] == ["b"]
-    assert isinstance(outcome.failed[0].error, ReleasedError)
+    assert await queue.count() == 0
+    crashed, never_sent = outcome.failed
+    assert (crashed.record, crashed.fatal) == ("a", True)
+    assert never_sent.record == "b"
+    assert isinstance(never_sent.error, ReleasedError)

@@ -21,7 +21,10 @@ class Failure(Generic[T]):
     """One record that failed, with the real error and how often it was tried.
 
     ``first_failed_at`` and ``last_failed_at`` are wall-clock epoch seconds, or
-    ``None`` when the failing component does not track time.
+    ``None`` when the failing component does not track time. ``fatal`` says the
+    record failed only because its whole call did (a crash, a lost connection):
+    the error says nothing about the record itself, so dead letters leave it to
+    its source unless the error is permanent.
     """
 
     record: T
@@ -29,6 +32,7 @@ class Failure(Generic[T]):
     attempts: int = 1
     first_failed_at: float | None = None
     last_failed_at: float | None = None
+    fatal: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,15 @@ class Outcome(Generic[T]):
     def all_failed(
         cls, records: Iterable[T], error: BaseException, *, fatal: bool = False
     ) -> Outcome[T]:
-        """Every record failed with ``error``; ``fatal`` also sets ``error`` on the outcome."""
-        return cls(failed=tuple(Failure(r, error) for r in records), error=error if fatal else None)
+        """Every record failed with ``error``.
+
+        ``fatal`` says the whole call failed: it sets ``error`` on the outcome and
+        marks each failure :attr:`Failure.fatal`.
+        """
+        return cls(
+            failed=tuple(Failure(r, error, fatal=fatal) for r in records),
+            error=error if fatal else None,
+        )
 
     @classmethod
     def released(cls, records: Iterable[T], error: BaseException | None = None) -> Outcome[T]:
@@ -73,7 +84,8 @@ class Outcome(Generic[T]):
 
         ``error`` defaults to :class:`ShutdownReleasedError`; it should be a
         :class:`~relaybox.core.errors.ReleasedError` so retry does not count it
-        and dead letters never take it.
+        and dead letters never take it. Records never sent because a call
+        crashed should be released with the crash as the error's ``__cause__``.
         """
         reason = error if error is not None else ShutdownReleasedError()
         return cls(failed=tuple(Failure(r, reason, 0) for r in records))
@@ -96,9 +108,10 @@ class Outcome(Generic[T]):
         failed = [f for f in self.failed if _take(slots, f.record)]
         if slots:
             missing_error = self.error or MissingOutcomeError()
+            fatal = self.error is not None
             for record in records:
                 if _take(slots, record):
-                    failed.append(Failure(record, missing_error))
+                    failed.append(Failure(record, missing_error, fatal=fatal))
         return Outcome(tuple(delivered), tuple(failed), tuple(dead), self.error)
 
 

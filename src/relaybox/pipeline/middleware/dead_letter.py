@@ -208,7 +208,8 @@ class DeadLetteringApplier(Generic[T]):
 
 def _fatal_only(failure: Failure[T], fatal: BaseException | None) -> bool:
     """True when the record failed only because the whole call did, for a passing reason."""
-    return failure.error is fatal and not is_permanent(failure.error)
+    crashed = failure.fatal or failure.error is fatal
+    return crashed and not is_permanent(failure.error)
 
 
 def dead_letter(

@@ -213,7 +213,7 @@ async def _deliver(destination: Applier[T], batch: Sequence[T]) -> Outcome[T]:
     try:
         outcome = await destination.apply(batch)
     except Exception as exc:
-        return Outcome.all_failed(batch, exc)
+        return Outcome[T](error=exc).reconcile(batch)
     return outcome if _clean(outcome, batch) else outcome.reconcile(batch)
 
 
@@ -242,7 +242,9 @@ def _failed(record: T, failures: dict[str, Failure[T]]) -> Failure[T]:
         return Failure(record, next(iter(errors.values())), attempts)
     if all(is_permanent(e) for e in errors.values()):
         return Failure(record, PermanentFanOutError(errors), attempts)
-    return Failure(record, FanOutError(errors), attempts)
+    # Failed only where a whole call crashed: the record itself is not to blame.
+    crashed = all(f.fatal for f in failures.values())
+    return Failure(record, FanOutError(errors), attempts, fatal=crashed)
 
 
 def _dead(record: T, dead_at: dict[str, Failure[T]]) -> Failure[T]:

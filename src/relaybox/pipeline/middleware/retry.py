@@ -84,7 +84,9 @@ class _Ledger(Generic[T]):
         self._tries[key] = tries
         first = self._first.setdefault(key, failure.first_failed_at or now)
         last = self._last[key] = failure.last_failed_at or now
-        return Failure(failure.record, failure.error, tries, first, last)
+        return dataclasses.replace(
+            failure, attempts=tries, first_failed_at=first, last_failed_at=last
+        )
 
 
 def _released(failure: Failure[T], error: ReleasedError) -> Failure[T]:

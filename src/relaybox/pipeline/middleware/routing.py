@@ -159,7 +159,7 @@ async def _apply_group(applier: Applier[T], group: Sequence[T]) -> Outcome[T]:
     try:
         outcome = await applier.apply(group)
     except Exception as exc:
-        return Outcome.all_failed(group, exc)
+        outcome = Outcome(error=exc)
     if outcome.error is None:
         return outcome
     settled = outcome.reconcile(group)
