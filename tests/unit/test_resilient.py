@@ -123,3 +123,15 @@ async def test_single_layer_helpers() -> None:
 def test_repr_shows_the_layers() -> None:
     text = repr(resilient(delivering()))
     assert text.startswith("Resilient(CircuitBreakerApplier(DeadLetteringApplier(RetryingApplier(")
+
+
+async def test_resilient_counts_the_retries_it_made() -> None:
+    from relaybox.core.backoff import Backoff, RetryPolicy
+    from relaybox.pipeline.resilient import resilient
+    from relaybox.testing import ScriptedApplier
+
+    inner: ScriptedApplier[str] = ScriptedApplier(fail_times={"a": 2})
+    stack = resilient(inner, retry=RetryPolicy(attempts=3, backoff=Backoff(0.0, 0.0)))
+    outcome = await stack.apply(["a", "b"])
+    assert sorted(outcome.delivered) == ["a", "b"]
+    assert stack.retries == 2

@@ -78,7 +78,8 @@ async def run_demo(
     await coordinator.stop()
     await runner
     sink.close()
-    report = _report(table, sink, await stack.dead_letters.count(), records, started)
+    letters = await stack.dead_letters.count()
+    report = _report(table, sink, records, started, dead_letters=letters, retried=stack.retries)
     table.close()
     return report
 
@@ -102,7 +103,13 @@ def _progress(table: SqliteTable, records: int, say: Print) -> None:
 
 
 def _report(
-    table: SqliteTable, sink: JsonLinesSink, dead_letters: int, records: int, started: float
+    table: SqliteTable,
+    sink: JsonLinesSink,
+    records: int,
+    started: float,
+    *,
+    dead_letters: int,
+    retried: int,
 ) -> DemoReport:
     counts = table.counts()
     ids = [int(str(line["id"])) for line in sink.lines()]
@@ -113,7 +120,7 @@ def _report(
         dead=counts["dead"],
         pending=counts["pending"],
         dead_letters=dead_letters,
-        retried=sink.injected - counts["dead"],
+        retried=retried,
         lines=len(ids),
         duplicates=len(ids) - len(set(ids)),
         missing=len(delivered_ids - set(ids)),

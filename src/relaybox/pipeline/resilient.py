@@ -54,12 +54,17 @@ class Resilient(Generic[T]):
         self.dead_letters = dead_letters
         self.breaker = breaker
         self.policy = policy
-        retried = RetryingApplier(applier, policy, clock=clock)
+        retried = self._retrying = RetryingApplier(applier, policy, clock=clock)
         stored = DeadLetteringApplier(retried, dead_letters, clock=clock)
         self._stack: Applier[T] = CircuitBreakerApplier(stored, breaker)
 
     async def apply(self, records: Sequence[T], /) -> Outcome[T]:
         return await self._stack.apply(records)
+
+    @property
+    def retries(self) -> int:
+        """How many record retries the stack has made so far."""
+        return self._retrying.retries
 
     def __repr__(self) -> str:
         return f"Resilient({self._stack!r})"
