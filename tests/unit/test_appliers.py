@@ -83,3 +83,23 @@ async def test_chain_runs_the_first_middleware_outermost() -> None:
     await chain(layer("a"), layer("b"))(process(base)).apply([1])
     assert trace == ["a>", "b>", "apply", "<b", "<a"]
     assert chain()(process(base)) is not None
+
+
+async def test_attempt_turns_a_raised_exception_into_the_fatal_error() -> None:
+    import asyncio
+
+    import pytest
+
+    from relaybox.ports.applier import attempt
+
+    boom = OSError("lost")
+
+    async def raises(records: object) -> Outcome[str]:
+        raise boom
+
+    async def cancelled(records: object) -> Outcome[str]:
+        raise asyncio.CancelledError
+
+    assert (await attempt(applier(raises), ["a"])).error is boom
+    with pytest.raises(asyncio.CancelledError):
+        await attempt(applier(cancelled), ["a"])

@@ -10,7 +10,7 @@ from typing import TypeVar
 from relaybox.core.clock import Clock
 from relaybox.core.outcome import Outcome
 from relaybox.pipeline.events import APPLIED, APPLY_COMPLETED, ERROR, LoggingObserver
-from relaybox.ports.applier import Applier
+from relaybox.ports.applier import Applier, attempt
 from relaybox.ports.observer import ErrorKind, Observer, PipelineEvent
 
 logger = logging.getLogger("relaybox.pipeline")
@@ -43,11 +43,7 @@ class Reporter:
         record is accounted for whatever the applier did.
         """
         started = clock.monotonic()
-        try:
-            outcome = await applier.apply(records)
-        except Exception as exc:
-            outcome = Outcome(error=exc)
-        outcome = outcome.reconcile(records)
+        outcome = (await attempt(applier, records)).reconcile(records)
         duration = clock.monotonic() - started
         self.event(APPLY_COMPLETED, count=len(records), duration=duration)
         self.event(

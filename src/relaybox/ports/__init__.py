@@ -1,6 +1,6 @@
 """Small boundary protocols; each docstring states the behaviour contract."""
 
-from relaybox.ports.applier import AnyMiddleware, Applier, Middleware
+from relaybox.ports.applier import AnyMiddleware, Applier, Middleware, attempt
 from relaybox.ports.dead_letters import DeadLetter, DeadLetterQueue
 from relaybox.ports.dedup import DedupStore
 from relaybox.ports.observer import Observer, PipelineEvent
@@ -17,4 +17,5 @@ __all__ = [
     "Observer",
     "PipelineEvent",
     "StreamSource",
+    "attempt",
 ]

@@ -28,6 +28,19 @@ class Applier(Protocol[T]):
     async def apply(self, records: Sequence[T], /) -> Outcome[T]: ...
 
 
+async def attempt(applier: Applier[T], records: Sequence[T]) -> Outcome[T]:
+    """``applier.apply(records)``, with a raised exception turned into the outcome's fatal error.
+
+    The contract lets an applier report a fatal problem either way; middleware
+    that must account for records delivered before the failure calls this, so
+    both forms arrive as one. ``CancelledError`` is never caught.
+    """
+    try:
+        return await applier.apply(records)
+    except Exception as exc:
+        return Outcome(error=exc)
+
+
 Middleware: TypeAlias = Callable[[Applier[T]], Applier[T]]
 """Wraps an applier of ``T`` in another; ``chain(a, b)(x)`` runs ``a`` outermost."""
 

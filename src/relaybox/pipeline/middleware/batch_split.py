@@ -30,7 +30,7 @@ from typing import Generic, TypeVar
 from relaybox.core.errors import ConfigurationError, ReleasedError
 from relaybox.core.outcome import Outcome, merge
 from relaybox.core.stopping import stop_requested
-from relaybox.ports.applier import AnyMiddleware, Applier
+from relaybox.ports.applier import AnyMiddleware, Applier, attempt
 
 T = TypeVar("T")
 
@@ -65,11 +65,8 @@ class BatchSplitter(Generic[T]):
     async def _apply_chunk(self, chunk: Sequence[T]) -> Outcome[T]:
         """The chunk's outcome; on a fatal error, complete so no record goes missing."""
         self._chunks_applied += 1
-        try:
-            outcome = await self._inner.apply(chunk)
-        except Exception as exc:
-            # Earlier chunks were applied; raising would lose their deliveries.
-            return Outcome.all_failed(chunk, exc, fatal=True)
+        # Earlier chunks were applied; raising would lose their deliveries.
+        outcome = await attempt(self._inner, chunk)
         return outcome if outcome.error is None else outcome.reconcile(chunk)
 
     def __repr__(self) -> str:

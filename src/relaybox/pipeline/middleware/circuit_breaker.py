@@ -40,7 +40,7 @@ from typing import Any, Generic, TypeVar
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
 from relaybox.core.errors import CircuitOpenError, ConfigurationError, is_permanent, is_released
 from relaybox.core.outcome import Failure, Outcome
-from relaybox.ports.applier import AnyMiddleware, Applier
+from relaybox.ports.applier import AnyMiddleware, Applier, attempt
 
 T = TypeVar("T")
 
@@ -246,10 +246,8 @@ class CircuitBreakerApplier(Generic[T]):
         return outcome
 
     async def _attempt(self, records: Sequence[T]) -> Outcome[T]:
-        try:
-            return await self._inner.apply(records)
-        except Exception as exc:  # a raised error is a fatal outcome of the call
-            return Outcome[T](error=exc).reconcile(records)
+        outcome = await attempt(self._inner, records)
+        return outcome if outcome.error is None else outcome.reconcile(records)
 
     def _failed(self, outcome: Outcome[T], size: int) -> bool:
         if outcome.error is not None and not is_released(outcome.error):

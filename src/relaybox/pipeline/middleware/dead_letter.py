@@ -33,7 +33,7 @@ from relaybox.core.errors import (
     is_released,
 )
 from relaybox.core.outcome import Failure, Outcome
-from relaybox.ports.applier import Applier, Middleware
+from relaybox.ports.applier import Applier, Middleware, attempt
 from relaybox.ports.dead_letters import DeadLetter, DeadLetterQueue
 
 T = TypeVar("T")
@@ -161,10 +161,7 @@ class DeadLetteringApplier(Generic[T]):
         self._metadata = metadata
 
     async def apply(self, records: Sequence[T], /) -> Outcome[T]:
-        try:
-            outcome = await self._inner.apply(records)
-        except Exception as exc:  # a raised error is a fatal outcome of the call
-            outcome = Outcome(error=exc)
+        outcome = await attempt(self._inner, records)
         if outcome.error is None and not outcome.failed and outcome.count == len(records):
             return outcome
         outcome = outcome.reconcile(records)

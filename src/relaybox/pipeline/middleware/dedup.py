@@ -32,7 +32,7 @@ from relaybox.core.calls import call_maybe_async, is_async_callable
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
 from relaybox.core.errors import ConfigurationError, DuplicateInFlightError
 from relaybox.core.outcome import Failure, Outcome
-from relaybox.ports.applier import Applier, Middleware
+from relaybox.ports.applier import Applier, Middleware, attempt
 from relaybox.ports.dedup import DedupStore
 
 T = TypeVar("T")
@@ -146,10 +146,7 @@ class DeduplicatingApplier(Generic[T]):
             # All unique and new (the usual case): pass the caller's sequence as is.
             whole = len(fresh) == len(batch.records)
             to_apply = batch.records if whole else [first[k] for k in fresh]
-            try:
-                outcome = await self._inner.apply(to_apply)
-            except Exception as exc:
-                outcome = Outcome(error=exc)
+            outcome = await attempt(self._inner, to_apply)
             if outcome.error is not None or batch.followers:
                 outcome = outcome.reconcile(to_apply)
             await self._remember(_delivered_keys(outcome.delivered, to_apply, fresh))

@@ -46,7 +46,7 @@ from relaybox.core.errors import (
 )
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.core.stopping import stop_requested
-from relaybox.ports.applier import Applier
+from relaybox.ports.applier import Applier, attempt
 
 T = TypeVar("T")
 
@@ -210,10 +210,7 @@ def fan_out(
 
 async def _deliver(destination: Applier[T], batch: Sequence[T]) -> Outcome[T]:
     """One destination's complete account of ``batch``; raising counts as failing all."""
-    try:
-        outcome = await destination.apply(batch)
-    except Exception as exc:
-        return Outcome[T](error=exc).reconcile(batch)
+    outcome = await attempt(destination, batch)
     return outcome if _clean(outcome, batch) else outcome.reconcile(batch)
 
 

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 from relaybox.core.calls import is_async_callable
 from relaybox.core.errors import ConfigurationError
 from relaybox.core.outcome import Failure, Outcome
-from relaybox.ports.applier import Applier, Middleware
+from relaybox.ports.applier import Applier, Middleware, attempt
 
 T = TypeVar("T")
 
@@ -48,10 +48,7 @@ class FilteringApplier(Generic[T]):
             return Outcome(delivered=tuple(skipped), failed=tuple(broken))
         if len(passed) == len(records):
             return await self._inner.apply(records)
-        try:
-            outcome = await self._inner.apply(passed)
-        except Exception as exc:
-            outcome = Outcome(error=exc)
+        outcome = await attempt(self._inner, passed)
         return Outcome(
             delivered=(*outcome.delivered, *skipped),
             failed=(*outcome.failed, *broken),

@@ -36,7 +36,7 @@ from relaybox.core.calls import is_async_callable
 from relaybox.core.errors import ConfigurationError, KeyBlockedError, ShutdownReleasedError
 from relaybox.core.outcome import Failure, Outcome, merge
 from relaybox.core.stopping import stop_requested
-from relaybox.ports.applier import Applier, Middleware
+from relaybox.ports.applier import Applier, Middleware, attempt
 
 T = TypeVar("T")
 
@@ -139,10 +139,7 @@ class OrderedApplier(Generic[T]):
         return Outcome(tuple(delivered), (), tuple(dead))
 
     async def _attempt(self, records: Sequence[T]) -> Outcome[T]:
-        try:
-            return await self._inner.apply(records)
-        except Exception as exc:  # a raised error is a fatal outcome of this call
-            return Outcome(error=exc)
+        return await attempt(self._inner, records)
 
     def __repr__(self) -> str:
         return (

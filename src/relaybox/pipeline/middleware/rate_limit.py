@@ -26,7 +26,7 @@ from relaybox.core.clock import SYSTEM_CLOCK, Clock
 from relaybox.core.errors import ConfigurationError
 from relaybox.core.outcome import Outcome, merge
 from relaybox.core.stopping import sleep_unless_stopped
-from relaybox.ports.applier import AnyMiddleware, Applier
+from relaybox.ports.applier import AnyMiddleware, Applier, attempt
 
 T = TypeVar("T")
 
@@ -160,11 +160,8 @@ class RateLimitedApplier(Generic[T]):
             if not await self._bucket.acquire(len(chunk)):
                 outcomes.append(Outcome.released(records[start:]))
                 break
-            try:
-                outcome = await self._inner.apply(chunk)
-            except Exception as exc:
-                # Earlier chunks were delivered; keep them and fail the rest.
-                outcome = Outcome(error=exc)
+            # Earlier chunks were delivered: a crash must not lose them, so it is an outcome.
+            outcome = await attempt(self._inner, chunk)
             outcomes.append(outcome)
             if outcome.error is not None:
                 return merge(outcomes).reconcile(records)

@@ -43,7 +43,7 @@ from relaybox.core.errors import (
 )
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.core.stopping import sleep_unless_stopped
-from relaybox.ports.applier import AnyMiddleware, Applier
+from relaybox.ports.applier import AnyMiddleware, Applier, attempt
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -129,10 +129,7 @@ class RetryingApplier(Generic[T]):
         return await self._retry(records, outcome, started)
 
     async def _attempt(self, records: Sequence[T]) -> Outcome[T]:
-        try:
-            return await self._inner.apply(records)
-        except Exception as exc:  # a raised error is a fatal outcome of the call
-            return Outcome(error=exc)
+        return await attempt(self._inner, records)
 
     async def _retry(self, batch: Sequence[T], outcome: Outcome[T], started: float) -> Outcome[T]:
         ledger: _Ledger[T] = _Ledger(self._clock)

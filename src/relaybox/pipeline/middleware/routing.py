@@ -31,7 +31,7 @@ from relaybox.core.calls import is_async_callable
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
 from relaybox.core.errors import ConfigurationError, DeadLetterError, UnknownRouteError
 from relaybox.core.outcome import Failure, Outcome, merge
-from relaybox.ports.applier import Applier
+from relaybox.ports.applier import Applier, attempt
 from relaybox.ports.dead_letters import DeadLetter, DeadLetterQueue
 
 T = TypeVar("T")
@@ -156,10 +156,7 @@ def route(
 
 async def _apply_group(applier: Applier[T], group: Sequence[T]) -> Outcome[T]:
     """One group's outcome; a fatal error fails only the group's unsettled records."""
-    try:
-        outcome = await applier.apply(group)
-    except Exception as exc:
-        outcome = Outcome(error=exc)
+    outcome = await attempt(applier, group)
     if outcome.error is None:
         return outcome
     settled = outcome.reconcile(group)

@@ -26,7 +26,7 @@ from relaybox.core.calls import is_async_callable
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
 from relaybox.core.errors import ConfigurationError, DeadLetterError, ValidationError
 from relaybox.core.outcome import Failure, Outcome
-from relaybox.ports.applier import Applier, Middleware
+from relaybox.ports.applier import Applier, Middleware, attempt
 from relaybox.ports.dead_letters import DeadLetter, DeadLetterQueue
 
 T = TypeVar("T")
@@ -72,10 +72,7 @@ class ValidatingApplier(Generic[T]):
         handled = await self._handle(problems)
         if not valid:
             return handled
-        try:
-            outcome = await self._inner.apply(valid)
-        except Exception as exc:
-            outcome = Outcome(error=exc)
+        outcome = await attempt(self._inner, valid)
         return Outcome(
             delivered=(*outcome.delivered, *handled.delivered),
             failed=(*outcome.failed, *handled.failed),
