@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 P = ParamSpec("P")
 R = TypeVar("R")
+A = TypeVar("A")
 
 
 def is_async_callable(fn: object) -> bool:
@@ -44,3 +45,20 @@ async def call_maybe_async(fn: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         return await result
     return result
+
+
+def per_record(fn: Callable[[A], R] | Callable[[A], Awaitable[R]]) -> Callable[[A], Awaitable[R]]:
+    """A cheap per-record function (key, selector) as an async callable, called inline.
+
+    Unlike :func:`to_async`, a plain ``def`` is not sent to a thread: key and
+    route functions must be fast, and a thread hop per record would cost more
+    than the work.
+    """
+    if is_async_callable(fn):
+        return cast(Callable[[A], Awaitable[R]], fn)
+    sync_fn = cast(Callable[[A], R], fn)
+
+    async def call_inline(record: A) -> R:
+        return sync_fn(record)
+
+    return call_inline

@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from relaybox.core.calls import is_async_callable
+from relaybox.core.calls import per_record
 from relaybox.core.errors import (
     ConfigurationError,
     FanOutError,
@@ -85,8 +85,7 @@ class FanOut(Generic[T]):
         concurrent: bool = True,
     ) -> None:
         self._destinations = _named(destinations)
-        self._key: Callable[[T], Any] | None = key
-        self._key_async = key is not None and is_async_callable(key)
+        self._key: Callable[[T], Awaitable[Any]] | None = None if key is None else per_record(key)
         self._memory = _checked_memory(memory)
         self._concurrent = concurrent
         self._progress: OrderedDict[Hashable, _Progress[T]] = OrderedDict()
@@ -115,9 +114,7 @@ class FanOut(Generic[T]):
         rejected: list[Failure[T]] = []
         for record in records:
             try:
-                key: Any = id(record) if self._key is None else self._key(record)
-                if self._key_async:
-                    key = await key
+                key: Any = id(record) if self._key is None else await self._key(record)
                 plan.append((record, key, self._progress.get(key)))
             except Exception as exc:  # raised, or unhashable: this record only
                 rejected.append(Failure(record, exc))

@@ -32,7 +32,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-from relaybox.core.calls import is_async_callable
+from relaybox.core.calls import per_record
 from relaybox.core.errors import ConfigurationError, KeyBlockedError, ShutdownReleasedError
 from relaybox.core.outcome import Failure, Outcome, merge
 from relaybox.core.stopping import stop_requested
@@ -50,8 +50,7 @@ class OrderedApplier(Generic[T]):
     def __init__(self, inner: Applier[T], key: KeyFn[T], *, max_concurrent_keys: int = 30) -> None:
         _validate(key, max_concurrent_keys)
         self._inner = inner
-        self._key: Callable[[T], Any] = key
-        self._key_async = is_async_callable(key)
+        self._key: Callable[[T], Awaitable[Any]] = per_record(key)
         self._limit = max_concurrent_keys
         self._active = 0
 
@@ -75,9 +74,7 @@ class OrderedApplier(Generic[T]):
         rejected: list[Failure[T]] = []
         for record in records:
             try:
-                key = self._key(record)
-                if self._key_async:
-                    key = await key
+                key = await self._key(record)
                 group = groups.get(key)
                 if group is None:
                     group = groups[key] = []

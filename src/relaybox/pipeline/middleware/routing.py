@@ -27,7 +27,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
-from relaybox.core.calls import is_async_callable
+from relaybox.core.calls import per_record
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
 from relaybox.core.errors import ConfigurationError, DeadLetterError, UnknownRouteError
 from relaybox.core.outcome import Failure, Outcome, merge
@@ -58,8 +58,7 @@ class Router(Generic[T, K]):
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         _validate(selector, routes, default, unknown, dead_letters)
-        self._select: Callable[[T], Any] = selector
-        self._select_async = is_async_callable(selector)
+        self._select: Callable[[T], Awaitable[Any]] = per_record(selector)
         self._routes: dict[K, Applier[T]] = dict(routes)
         self._default = default
         self._unknown = unknown
@@ -98,9 +97,7 @@ class Router(Generic[T, K]):
         routes = self._routes
         for record in records:
             try:
-                key = self._select(record)
-                if self._select_async:
-                    key = await key
+                key = await self._select(record)
                 group = groups.get(key)
                 if group is None:
                     if key not in routes:
