@@ -2,33 +2,47 @@
 
 A source feeds a coordinator, which applies records through middleware and
 settles each one back at the source: delivered, failed (to retry) or
-dead-lettered with its error. See ``docs/architecture.md``.
+dead-lettered with its error. The transactional outbox is such a pipeline:
+:class:`Outbox` writes events in the business transaction and :class:`Relay`
+publishes them. See ``docs/architecture.md``.
 """
 
-from relaybox.core.backoff import Backoff, RetryPolicy
+from relaybox.core.backoff import Backoff, BackoffStrategy, FixedBackoff, LinearBackoff, RetryPolicy
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
 from relaybox.core.errors import (
     ApplyTimeoutError,
+    AttemptsExhaustedError,
     CircuitOpenError,
     ConfigurationError,
     CoordinatorRunningError,
     DeadLetterError,
     DeadLetterNotFoundError,
     DuplicateInFlightError,
+    EventValidationError,
     FanOutError,
     FetchError,
     KeyBlockedError,
+    LeaseExpiredError,
+    LeaseLostError,
     MissingOutcomeError,
     PermanentError,
     RelayboxError,
     ReleasedError,
+    SchemaMissingError,
     SettleError,
     ShutdownReleasedError,
     TemporaryError,
     UnknownRouteError,
     ValidationError,
 )
+from relaybox.core.events import Event, Message, new_event_id
 from relaybox.core.outcome import Failure, Outcome, merge
+from relaybox.outbox.encoding import Limits
+from relaybox.outbox.publishers import CallbackPublisher, JsonLinesPublisher, publish_in_key_order
+from relaybox.outbox.relay import Relay
+from relaybox.outbox.settings import RelaySettings
+from relaybox.outbox.tables import Tables
+from relaybox.outbox.writer import Outbox
 from relaybox.pipeline.appliers import applier, process, process_batch
 from relaybox.pipeline.chain import chain
 from relaybox.pipeline.convenience import (
@@ -70,6 +84,8 @@ from relaybox.ports import (
     PipelineEvent,
     StreamSource,
 )
+from relaybox.ports.publisher import Publisher
+from relaybox.ports.store import OutboxAdmin, OutboxStore
 
 __version__ = "0.1.0"
 
@@ -80,47 +96,67 @@ __all__ = [
     "AnyMiddleware",
     "Applier",
     "ApplyTimeoutError",
+    "AttemptsExhaustedError",
     "Backoff",
+    "BackoffStrategy",
     "BatchSource",
     "CallbackObserver",
+    "CallbackPublisher",
     "CircuitOpenError",
     "Clock",
-    "CountingObserver",
     "ConfigurationError",
     "CoordinatorRunningError",
+    "CountingObserver",
     "DeadLetter",
     "DeadLetterError",
     "DeadLetterNotFoundError",
     "DeadLetterQueue",
     "DedupStore",
     "DuplicateInFlightError",
+    "Event",
+    "EventValidationError",
     "Failure",
     "FanOutError",
     "FetchError",
+    "FixedBackoff",
     "FunctionSource",
     "InMemoryDeadLetterQueue",
     "IterableSource",
+    "JsonLinesPublisher",
     "KeyBlockedError",
+    "LeaseExpiredError",
+    "LeaseLostError",
+    "Limits",
+    "LinearBackoff",
     "LoggingObserver",
+    "Message",
     "Middleware",
     "MissingOutcomeError",
     "NullObserver",
     "Observer",
     "Observers",
+    "Outbox",
+    "OutboxAdmin",
+    "OutboxStore",
     "Outcome",
     "PermanentError",
     "PipelineEvent",
     "PollResult",
     "PollingCoordinator",
+    "Publisher",
     "QueueSource",
+    "Relay",
+    "RelaySettings",
     "RelayboxError",
     "ReleasedError",
     "Resilient",
     "RetryPolicy",
+    "SchemaMissingError",
     "SettleError",
     "ShutdownReleasedError",
     "StreamSource",
     "StreamingCoordinator",
+    "Tables",
     "TemporaryError",
     "UnknownRouteError",
     "ValidationError",
@@ -128,8 +164,10 @@ __all__ = [
     "applier",
     "chain",
     "merge",
+    "new_event_id",
     "process",
     "process_batch",
+    "publish_in_key_order",
     "resilient",
     "run",
     "run_once",

@@ -1,12 +1,8 @@
 """Every source that ships with relaybox passes the source contract suites."""
 
 import asyncio
-from collections.abc import Hashable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-import pytest
-
-from relaybox.demo.table import Row, SqliteTable
 from relaybox.pipeline.sources import FunctionSource, IterableSource, QueueSource
 from relaybox.ports.source import BatchSource, StreamSource
 from relaybox.testing import MemoryBatchSource, MemoryStreamSource
@@ -26,20 +22,6 @@ class TestFunctionSource(BatchSourceContract[int]):
             return [r for r in range(count) if r not in done][:limit]
 
         return FunctionSource(fetch, done.update)
-
-
-class TestSqliteTable(BatchSourceContract[Row]):
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path
-
-    async def make_source(self, count: int) -> BatchSource[Row]:
-        table = SqliteTable(self.folder / f"contract-{count}.sqlite3")
-        table.insert([{"n": i} for i in range(count)])
-        return table
-
-    def key(self, record: Row) -> Hashable:
-        return record.id
 
 
 class TestMemoryStreamSource(StreamSourceContract[int]):

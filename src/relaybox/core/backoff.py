@@ -9,10 +9,17 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import Protocol
 
 from relaybox.core.errors import ConfigurationError
 
 _MAX_SECONDS = 365 * 24 * 3600.0
+
+
+class BackoffStrategy(Protocol):
+    """Any rule that gives the wait in seconds before retry ``retry`` (1 = the first retry)."""
+
+    def delay(self, retry: int, rng: random.Random | None = None, /) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,38 @@ class Backoff:
             return base
         spread = (rng or random).uniform(-1.0, 1.0) * self.jitter * base
         return min(self.max_delay, max(0.0, base + spread))
+
+
+@dataclass(frozen=True, slots=True)
+class LinearBackoff:
+    """``step * retry`` seconds, capped at ``max_delay`` (defaults: 1 s steps up to 10 min)."""
+
+    step: float = 1.0
+    max_delay: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.step <= self.max_delay <= _MAX_SECONDS:
+            raise ConfigurationError("need 0 <= step <= max_delay (seconds)")
+
+    def delay(self, retry: int, rng: random.Random | None = None, /) -> float:
+        if retry <= 0:
+            return 0.0
+        # Clamp the count first: a float times a huge int would overflow.
+        return min(self.max_delay, self.step * min(retry, 1_000_000_000))
+
+
+@dataclass(frozen=True, slots=True)
+class FixedBackoff:
+    """The same wait before every retry (default 5 s)."""
+
+    seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.seconds <= _MAX_SECONDS:
+            raise ConfigurationError(f"seconds must be within 0..{_MAX_SECONDS:.0f}")
+
+    def delay(self, retry: int, rng: random.Random | None = None, /) -> float:
+        return self.seconds if retry > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,6 +139,44 @@ class SettleError(RelayboxError):
         super().__init__(message or f"could not settle {count} records at the source")
 
 
+class SchemaMissingError(ConfigurationError):
+    """The outbox schema is missing or out of date."""
+
+    def __init__(self, detail: str, *, command: str = "relaybox migrate --db URL") -> None:
+        self.command = command
+        super().__init__(f"{detail}; create or upgrade it with `{command}`")
+
+
+class EventValidationError(ValidationError):
+    """An event is invalid and was not written."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__([f"{field}: {problem}"])
+
+
+class LeaseLostError(ReleasedError):
+    """The relay's lease on these events expired or was taken over, so it could not settle them.
+
+    Whoever holds the lease now decides their fate; this relay's result is discarded.
+    """
+
+
+class LeaseExpiredError(TemporaryError):
+    """A relay claimed the event and its lease expired before it settled (a crash or a stall)."""
+
+
+class AttemptsExhaustedError(PermanentError):
+    """The event failed on every allowed attempt."""
+
+    def __init__(self, attempts: int, last: BaseException | str | None = None) -> None:
+        self.attempts = attempts
+        self.last = last
+        detail = f": {last}" if last else ""
+        super().__init__(f"gave up after {attempts} attempts{detail}")
+
+
 def is_permanent(error: BaseException) -> bool:
     """True when another attempt cannot help."""
     return isinstance(error, PermanentError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -9,7 +10,7 @@ from relaybox.core.backoff import Backoff
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
 from relaybox.core.errors import FetchError, SettleError, TemporaryError
 from relaybox.core.outcome import Outcome
-from relaybox.core.stopping import sleep_unless_stopped
+from relaybox.core.waiting import first_of
 from relaybox.pipeline import events
 from relaybox.pipeline.grace import shielded
 from relaybox.pipeline.lifecycle import Lifecycle, positive_int, require
@@ -66,6 +67,10 @@ class PollingCoordinator(Generic[T]):
       next one waits on ``error_backoff`` (1 s doubling to 60 s), or longer when
       the error is a :class:`TemporaryError` with ``retry_after``.
     * Delivered records are settled even when the batch also has a fatal error.
+    * With ``idle`` (a :class:`Backoff`), polling adapts: any poll that made
+      progress is followed at once by the next, and the n-th empty poll in a row
+      waits ``idle.delay(n)``, capped at ``interval``. ``wake()`` cuts a wait
+      short (new work was just committed, say).
     * ``stop()`` lets the poll in flight finish (middleware waiting on a timer
       releases its records at once) and returns when ``run()`` has; after
       ``grace`` seconds (30) it cancels, still giving settling its grace period.
@@ -80,6 +85,7 @@ class PollingCoordinator(Generic[T]):
         batch_size: int = 100,
         error_backoff: Backoff = ERROR_BACKOFF,
         drain: bool = True,
+        idle: Backoff | None = None,
         grace: float = 30.0,
         clock: Clock = SYSTEM_CLOCK,
         observer: Observer | None = None,
@@ -95,6 +101,9 @@ class PollingCoordinator(Generic[T]):
         self.batch_size = batch_size
         self.error_backoff = error_backoff
         self.drain = drain
+        self.idle = idle
+        self._wake = asyncio.Event()
+        self._empty_polls = 0
         self._clock = clock
         self._report = Reporter(name, observer, on_error)
         self._consecutive_errors = 0
@@ -110,8 +119,25 @@ class PollingCoordinator(Generic[T]):
             while not stopping.is_set():
                 result = await self._poll()
                 delay = self._next_delay(result)
-                if delay > 0 and not await sleep_unless_stopped(self._clock, delay):
+                if delay > 0 and not await self._wait(delay, stopping):
                     break
+
+    def wake(self) -> None:
+        """Poll now instead of finishing the current wait (a hint: work may be ready)."""
+        self._wake.set()
+
+    async def _wait(self, delay: float, stopping: asyncio.Event) -> bool:
+        """Sleep ``delay`` unless woken or stopped; False when stopping."""
+        if self._wake.is_set():
+            self._wake.clear()
+            return not stopping.is_set()
+        await first_of(
+            asyncio.ensure_future(self._clock.sleep(delay)),
+            asyncio.ensure_future(stopping.wait()),
+            asyncio.ensure_future(self._wake.wait()),
+        )
+        self._wake.clear()
+        return not stopping.is_set()
 
     async def stop(self) -> None:
         """Ask ``run()`` to finish and wait for it. Idempotent and safe to call concurrently."""
@@ -161,6 +187,12 @@ class PollingCoordinator(Generic[T]):
             hint = result.error.retry_after if isinstance(result.error, TemporaryError) else None
             return max(delay, hint or 0.0)
         self._consecutive_errors = 0
+        if self.idle is not None:
+            if result.fetched and result.progressed:
+                self._empty_polls = 0
+                return 0.0
+            self._empty_polls += 1
+            return min(self.interval, self.idle.delay(self._empty_polls))
         if self.drain and result.fetched >= self.batch_size and result.progressed:
             return 0.0
         return self.interval

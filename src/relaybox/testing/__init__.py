@@ -10,11 +10,13 @@ from relaybox.testing.appliers import ScriptedApplier
 from relaybox.testing.clock import FakeClock, settle
 from relaybox.testing.conditions import wait_until
 from relaybox.testing.observer import RecordingObserver
+from relaybox.testing.publisher import MemoryPublisher
 from relaybox.testing.sources import MemoryBatchSource, MemoryStreamSource
 
 __all__ = [
     "FakeClock",
     "MemoryBatchSource",
+    "MemoryPublisher",
     "MemoryStreamSource",
     "RecordingObserver",
     "ScriptedApplier",

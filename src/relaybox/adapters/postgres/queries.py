@@ -1,0 +1,178 @@
+"""The relay's SQL on PostgreSQL. ``{events}``-style names are filled in per outbox."""
+
+from __future__ import annotations
+
+# A claim is two statements, each its own transaction:
+#
+# LEASE picks and leases lanes.
+# * candidates - lanes of the oldest due events, skipping lanes that are leased,
+#   parked or held shut. A blocked lane is filtered inside the scan, so it can
+#   never crowd healthy lanes out of the batch; NOT IN over an uncorrelated
+#   subquery is one hashed lookup per row, so the scan streams and stops at the
+#   LIMIT. Lanes seen for the first time get their row (leased next time).
+# * grabbed / leased - lease what nobody else holds (SKIP LOCKED lets relays
+#   claim side by side) with a new fencing token. The previous owner is kept:
+#   set, it means that lease expired without a settle.
+#
+# FETCH then reads the leased lanes. It must be a statement of its own: its
+# snapshot starts after the lease, so it sees every settle that committed
+# before the lanes were ours (one statement would read the lanes with the
+# snapshot it started with, and could hand out events a settle just deleted).
+LEASE = """
+WITH candidates AS (
+    SELECT c.lane FROM (
+        SELECT e.lane, e.id FROM {events} e
+        WHERE e.available_at <= now()
+          AND e.lane NOT IN (
+              SELECT l.lane FROM {lanes} l
+              WHERE l.parked_at IS NOT NULL OR l.available_at > now() OR l.lease_expires_at > now())
+        ORDER BY e.id
+        LIMIT $1
+    ) c
+    GROUP BY c.lane ORDER BY min(c.id) LIMIT $2
+), created AS (
+    INSERT INTO {lanes} (lane) SELECT lane FROM candidates ON CONFLICT (lane) DO NOTHING
+    RETURNING lane
+), grabbed AS (
+    -- One primary-key lookup per candidate; SKIP LOCKED never waits, so the
+    -- order of locking cannot deadlock.
+    SELECT g.* FROM candidates c
+    CROSS JOIN LATERAL (
+        SELECT l.lane, l.owner AS prev_owner, l.claimed_ids AS prev_ids
+        FROM {lanes} l
+        WHERE l.lane = c.lane AND l.parked_at IS NULL AND l.available_at <= now()
+          AND (l.lease_expires_at IS NULL OR l.lease_expires_at <= now())
+        FOR UPDATE SKIP LOCKED
+    ) g
+), token AS (
+    SELECT nextval('{tokens}') AS value
+), leased AS (
+    UPDATE {lanes} l
+    SET owner = $3, token = t.value, lease_expires_at = now() + make_interval(secs => $4),
+        claimed_at = now(), claimed_ids = NULL
+    FROM grabbed g, token t
+    WHERE l.lane = g.lane
+    RETURNING l.lane, l.token, g.prev_owner, g.prev_ids
+)
+SELECT (SELECT count(*) FROM created) AS created, r.*
+FROM (VALUES (1)) AS one (x) LEFT JOIN leased r ON true
+"""
+
+# * reclaimed - an expired lease may have published its events before its
+#   relay died: that interrupted delivery counts as a failed attempt.
+# * the rows - each lane's head in order, as many as its share ($2), and the
+#   ids handed out, kept on the lane for the next reclaim: an expired lease
+#   counts an attempt for exactly those events.
+FETCH = """
+WITH reclaimed AS (
+    UPDATE {events} e
+    SET attempts = e.attempts + 1, first_failed_at = coalesce(e.first_failed_at, now()),
+        last_failed_at = now(),
+        last_error = 'LeaseExpiredError: the lease of relay ' || r.owner || ' expired before it settled'
+    FROM unnest($4::bigint[], $5::text[]) AS r(id, owner)
+    WHERE e.id = r.id
+    RETURNING e.id, e.attempts
+), fetched AS (
+    SELECT x.id, x.event_id, x.topic, x.key, x.seq, x.lane, x.type, x.aggregate_type,
+           x.content_type, x.payload, x.headers, x.created_at, x.attempts
+    FROM unnest($1::text[], $2::int[]) AS l(lane, take)
+    CROSS JOIN LATERAL (
+        SELECT * FROM {events} e
+        WHERE e.lane = l.lane AND (e.key IS NOT NULL OR e.available_at <= now())
+        ORDER BY e.seq, e.id
+        LIMIT l.take
+    ) x
+), marked AS (
+    UPDATE {lanes} l SET claimed_ids = f.ids
+    FROM (SELECT lane, array_agg(id) AS ids FROM fetched GROUP BY lane) f
+    WHERE l.lane = f.lane AND l.token = $3
+)
+SELECT f.id, f.event_id, f.topic, f.key, f.seq, f.lane, f.type, f.aggregate_type,
+       f.content_type, f.payload, f.headers, f.created_at,
+       coalesce(rc.attempts, f.attempts) AS attempts, rc.id IS NOT NULL AS reclaimed
+FROM fetched f LEFT JOIN reclaimed rc ON rc.id = f.id
+"""
+
+# The common case in one round trip: everything delivered, lease still ours.
+SETTLE_DELIVERED = """
+WITH held AS (
+    SELECT lane FROM {lanes}
+    WHERE lane = ANY($1::text[]) AND token = $2 AND lease_expires_at > now()
+    ORDER BY lane
+    FOR UPDATE
+), deleted AS (
+    DELETE FROM {events} e USING unnest($3::bigint[]) AS d(id)
+    WHERE e.id = d.id AND e.lane = ANY(ARRAY(SELECT lane FROM held))
+    RETURNING e.id
+), released AS (
+    UPDATE {lanes} l
+    SET owner = NULL, token = NULL, lease_expires_at = NULL, claimed_at = NULL, claimed_ids = NULL
+    FROM held h WHERE l.lane = h.lane
+)
+SELECT array(SELECT lane FROM held) AS held, (SELECT count(*) FROM deleted) AS deleted
+"""
+
+HELD = """
+SELECT lane FROM {lanes}
+WHERE lane = ANY($1::text[]) AND token = $2 AND lease_expires_at > now()
+ORDER BY lane
+FOR UPDATE
+"""
+
+DELETE_DELIVERED = "DELETE FROM {events} e USING unnest($1::bigint[]) AS d(id) WHERE e.id = d.id"
+
+SCHEDULE_RETRY = """
+UPDATE {events} e
+SET attempts = e.attempts + 1, available_at = now() + make_interval(secs => r.delay),
+    first_failed_at = coalesce(e.first_failed_at, now()), last_failed_at = now(), last_error = r.error
+FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS r(id, delay, error)
+WHERE e.id = r.id
+"""
+
+MOVE_TO_DEAD = """
+WITH moved AS (
+    DELETE FROM {events} e
+    USING unnest($1::bigint[], $2::text[], $3::text[], $4::int[]) AS r(id, error, error_type, attempts)
+    WHERE e.id = r.id
+    RETURNING e.*, r.error AS final_error, r.error_type AS final_type, r.attempts AS final_attempts
+)
+INSERT INTO {dead} (row_id, event_id, topic, key, seq, lane, type, aggregate_type, content_type,
+                    payload, headers, created_at, attempts, first_failed_at, last_failed_at,
+                    error, error_type)
+SELECT id, event_id, topic, key, seq, lane, type, aggregate_type, content_type, payload, headers,
+       created_at, final_attempts, coalesce(first_failed_at, now()), now(), final_error, final_type
+FROM moved
+"""
+
+RELEASE = """
+UPDATE {lanes} l
+SET owner = NULL, token = NULL, lease_expires_at = NULL, claimed_at = NULL, claimed_ids = NULL,
+    available_at = CASE WHEN r.hold IS NULL THEN l.available_at
+                        ELSE now() + make_interval(secs => r.hold) END,
+    parked_at = CASE WHEN r.park_event IS NULL THEN l.parked_at ELSE now() END,
+    parked_event_id = coalesce(r.park_event, l.parked_event_id),
+    parked_reason = coalesce(r.park_reason, l.parked_reason)
+FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[]) AS r(lane, hold, park_event, park_reason)
+WHERE l.lane = r.lane
+"""
+
+EXTEND = """
+UPDATE {lanes} SET lease_expires_at = now() + make_interval(secs => $3)
+WHERE lane = ANY($1::text[]) AND token = $2 AND lease_expires_at > now()
+"""
+
+PURGE_OLD_DEAD = """
+DELETE FROM {dead} WHERE id IN (
+    SELECT id FROM {dead} WHERE dead_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2)
+"""
+
+# Idle lanes carry no state worth keeping. Key sequences are never removed: a
+# key that restarted at 1 while an older event of it was still pending would
+# overtake that event.
+PURGE_IDLE_LANES = """
+DELETE FROM {lanes} WHERE lane IN (
+    SELECT l.lane FROM {lanes} l
+    WHERE l.owner IS NULL AND l.parked_at IS NULL AND l.available_at <= now()
+      AND NOT EXISTS (SELECT 1 FROM {events} e WHERE e.lane = l.lane)
+    LIMIT $1 FOR UPDATE SKIP LOCKED)
+"""

@@ -1,0 +1,277 @@
+"""The relay's side of the SQLite outbox: claim, settle, extend, clean up.
+
+Each operation is one ``BEGIN IMMEDIATE`` transaction: SQLite has a single
+writer, so a claim never interleaves with another relay's claim or settle.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from relaybox.adapters.sqlite.admin import SqliteAdmin
+from relaybox.adapters.sqlite.connection import NOW, Database, SqlRow, immediate, to_datetime
+from relaybox.core.errors import LeaseExpiredError, SchemaMissingError
+from relaybox.core.events import Message, decode_headers
+from relaybox.outbox.decisions import describe
+from relaybox.outbox.settling import SettlePlan
+from relaybox.outbox.tables import Tables
+from relaybox.ports.store import Claim, Settlement, SettleReport
+
+_COLUMNS = (
+    "id, event_id, topic, key, seq, lane, type, aggregate_type, content_type, payload, "
+    "headers, created_at, attempts"
+)
+
+
+class SqliteStore(SqliteAdmin):
+    """The outbox in a SQLite file: implements ``OutboxStore`` and ``OutboxAdmin``."""
+
+    def __init__(self, db: Database, tables: Tables) -> None:
+        super().__init__(db, tables)
+        self.claims = 0
+
+    @classmethod
+    def open(cls, path: str | Path, tables: Tables | None = None) -> SqliteStore:
+        return cls(Database(path), tables or Tables())
+
+    async def claim(self, owner: str, limit: int, lease: float, /) -> Claim:
+        try:
+            claim = await self._db.run(lambda conn: self._claim(conn, owner, limit, lease))
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            raise SchemaMissingError(
+                f"outbox table {self._tables.events} does not exist in {self._db.path} ({exc})"
+            ) from exc
+        self.claims += 1
+        return claim
+
+    def _claim(self, conn: sqlite3.Connection, owner: str, limit: int, lease: float) -> Claim:
+        t = self._tables
+        with immediate(conn):
+            now = conn.execute(f"SELECT {NOW}").fetchone()[0]
+            candidates = [
+                r[0]
+                for r in conn.execute(
+                    f"""SELECT DISTINCT lane FROM (
+                        SELECT e.lane FROM {t.events} e
+                        WHERE e.available_at <= :now AND NOT EXISTS (
+                            SELECT 1 FROM {t.lanes} l WHERE l.lane = e.lane AND (
+                                l.parked_at IS NOT NULL OR l.available_at > :now
+                                OR l.lease_expires_at > :now))
+                        ORDER BY e.id LIMIT :limit)""",
+                    {"now": now, "limit": limit},
+                )
+            ]
+            if not candidates:
+                return Claim(owner, 0, (), ())
+            conn.executemany(
+                f"INSERT OR IGNORE INTO {t.lanes} (lane) VALUES (?)", [(c,) for c in candidates]
+            )
+            grabbed = conn.execute(
+                f"""SELECT lane, owner, claimed_ids FROM {t.lanes}
+                    WHERE lane IN (SELECT value FROM json_each(:lanes)) AND parked_at IS NULL
+                      AND available_at <= :now
+                      AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+                    ORDER BY lane""",
+                {"now": now, "lanes": json.dumps(candidates)},
+            ).fetchall()
+            if not grabbed:
+                return Claim(owner, 0, (), ())
+            lanes = [r[0] for r in grabbed]
+            token = conn.execute(
+                f"UPDATE {t.tokens} SET value = value + 1 RETURNING value"
+            ).fetchone()[0]
+            conn.execute(
+                f"""UPDATE {t.lanes} SET owner = :owner, token = :token,
+                        lease_expires_at = :now + :lease, claimed_at = :now, claimed_ids = NULL
+                    WHERE lane IN (SELECT value FROM json_each(:lanes))""",
+                {
+                    "owner": owner,
+                    "token": token,
+                    "now": now,
+                    "lease": lease,
+                    "lanes": json.dumps(lanes),
+                },
+            )
+            again = self._count_reclaimed(conn, [r for r in grabbed if r[1] and r[2]])
+            messages = self._fetch(conn, lanes, limit, now)
+        count = sum(1 for m in messages if m.row_id in again)
+        return Claim(owner, token, tuple(lanes), messages, count)
+
+    def _count_reclaimed(
+        self, conn: sqlite3.Connection, reclaimed: Sequence[tuple[str, str, str]]
+    ) -> set[int]:
+        """An expired, unsettled lease may have published its events: count an attempt.
+
+        Exactly the events that lease handed out, kept on the lane as a JSON list.
+        """
+        ids: set[int] = set()
+        for _lane, owner, handed_out in reclaimed:
+            error = LeaseExpiredError(f"the lease of relay {owner} expired before it settled")
+            conn.execute(
+                f"""UPDATE {self._tables.events} SET attempts = attempts + 1,
+                        first_failed_at = coalesce(first_failed_at, {NOW}),
+                        last_failed_at = {NOW}, last_error = ?
+                    WHERE id IN (SELECT value FROM json_each(?))""",
+                (describe(error), handed_out),
+            )
+            ids.update(json.loads(handed_out))
+        return ids
+
+    def _fetch(
+        self, conn: sqlite3.Connection, lanes: Sequence[str], limit: int, now: float
+    ) -> tuple[Message, ...]:
+        t = self._tables
+        per_lane = max(1, -(-limit // len(lanes)))
+        heads: list[list[SqlRow]] = []
+        for lane in lanes:
+            heads.append(
+                conn.execute(
+                    f"SELECT {_COLUMNS} FROM {t.events} WHERE lane = ? "
+                    "AND (key IS NOT NULL OR available_at <= ?) ORDER BY seq, id LIMIT ?",
+                    (lane, now, per_lane),
+                ).fetchall()
+            )
+        kept = _round_robin(heads, limit)
+        conn.executemany(
+            f"UPDATE {t.lanes} SET claimed_ids = ? WHERE lane = ?",
+            [(json.dumps([r[0] for r in rows]), rows[0][5]) for rows in kept if rows],
+        )
+        return tuple(_message(r) for rows in kept for r in rows)
+
+    async def settle(self, claim: Claim, settlement: Settlement, /) -> SettleReport:
+        if not claim.lanes:
+            return SettleReport(0)
+        return await self._db.run(lambda conn: self._settle(conn, claim, settlement))
+
+    def _settle(
+        self, conn: sqlite3.Connection, claim: Claim, settlement: Settlement
+    ) -> SettleReport:
+        t = self._tables
+        with immediate(conn):
+            held = {
+                r[0]
+                for r in conn.execute(
+                    f"SELECT lane FROM {t.lanes} WHERE lane IN (SELECT value FROM json_each(?)) "
+                    f"AND token = ? AND lease_expires_at > {NOW}",
+                    (json.dumps(list(claim.lanes)), claim.token),
+                )
+            }
+            plan = SettlePlan.build(claim, settlement, held)
+            conn.execute(
+                f"DELETE FROM {t.events} WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(plan.delivered),),
+            )
+            conn.executemany(
+                f"""UPDATE {t.events} SET attempts = attempts + 1, available_at = {NOW} + ?,
+                        first_failed_at = coalesce(first_failed_at, {NOW}),
+                        last_failed_at = {NOW}, last_error = ? WHERE id = ?""",
+                [(r.delay, r.error, r.message.row_id) for r in plan.retry],
+            )
+            for dead in plan.dead:
+                conn.execute(
+                    f"""INSERT INTO {t.dead} (row_id, event_id, topic, key, seq, lane, type,
+                            aggregate_type, content_type, payload, headers, created_at, attempts,
+                            first_failed_at, last_failed_at, error, error_type)
+                        SELECT id, event_id, topic, key, seq, lane, type, aggregate_type,
+                            content_type, payload, headers, created_at, ?,
+                            coalesce(first_failed_at, {NOW}), {NOW}, ?, ?
+                        FROM {t.events} WHERE id = ?""",
+                    (dead.attempts, dead.error, dead.error_type, dead.message.row_id),
+                )
+                conn.execute(f"DELETE FROM {t.events} WHERE id = ?", (dead.message.row_id,))
+            conn.executemany(
+                f"""UPDATE {t.lanes} SET owner = NULL, token = NULL, lease_expires_at = NULL,
+                        claimed_at = NULL, claimed_ids = NULL,
+                        available_at = CASE WHEN ?1 IS NULL THEN available_at ELSE {NOW} + ?1 END,
+                        parked_at = CASE WHEN ?2 IS NULL THEN parked_at ELSE {NOW} END,
+                        parked_event_id = coalesce(?2, parked_event_id),
+                        parked_reason = coalesce(?3, parked_reason)
+                    WHERE lane = ?4""",
+                [(u.hold, u.park_event_id, u.park_reason, u.lane) for u in plan.lanes],
+            )
+        return SettleReport(plan.settled, tuple(plan.lost))
+
+    async def extend(self, claim: Claim, lease: float, /) -> bool:
+        if not claim.lanes:
+            return True
+        t = self._tables
+
+        def work(conn: sqlite3.Connection) -> bool:
+            with immediate(conn):
+                cursor = conn.execute(
+                    f"UPDATE {t.lanes} SET lease_expires_at = {NOW} + ? "
+                    f"WHERE lane IN (SELECT value FROM json_each(?)) AND token = ? "
+                    f"AND lease_expires_at > {NOW}",
+                    (lease, json.dumps(list(claim.lanes)), claim.token),
+                )
+                return cursor.rowcount == len(claim.lanes)
+
+        return await self._db.run(work)
+
+    async def cleanup(self, dead_retention: float, batch_size: int, /) -> int:
+        t = self._tables
+        statements = (
+            f"""DELETE FROM {t.dead} WHERE id IN (SELECT id FROM {t.dead}
+                WHERE dead_at < {NOW} - :retention ORDER BY id LIMIT :batch)""",
+            f"""DELETE FROM {t.lanes} WHERE lane IN (SELECT l.lane FROM {t.lanes} l
+                WHERE l.owner IS NULL AND l.parked_at IS NULL AND l.available_at <= {NOW}
+                AND NOT EXISTS (SELECT 1 FROM {t.events} e WHERE e.lane = l.lane) LIMIT :batch)""",
+        )
+
+        def work(conn: sqlite3.Connection) -> int:
+            removed = 0
+            for statement in statements:
+                while True:
+                    with immediate(conn):
+                        count = conn.execute(
+                            statement, {"retention": dead_retention, "batch": batch_size}
+                        ).rowcount
+                    removed += count
+                    if count < batch_size:
+                        break
+            return removed
+
+        return await self._db.run(work)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore(path={self._db.path!r}, table={self._tables.name!r})"
+
+
+def _round_robin(heads: list[list[SqlRow]], limit: int) -> list[list[SqlRow]]:
+    """Keep each lane's first rows, one lane at a time, until ``limit`` rows are kept."""
+    kept: list[list[SqlRow]] = [[] for _ in heads]
+    total, depth = 0, 0
+    while total < limit:
+        progressed = False
+        for index, rows in enumerate(heads):
+            if depth < len(rows) and total < limit:
+                kept[index].append(rows[depth])
+                total += 1
+                progressed = True
+        if not progressed:
+            break
+        depth += 1
+    return kept
+
+
+def _message(r: SqlRow) -> Message:
+    return Message(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[6],
+        r[7],
+        r[8],
+        bytes(r[9]),
+        decode_headers(r[10]),
+        to_datetime(r[11]),
+        r[12],
+        r[5],
+    )

@@ -1,0 +1,1 @@
+"""The transactional outbox: writer, relay, dead letters and retention."""

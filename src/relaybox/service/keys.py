@@ -1,0 +1,131 @@
+"""The setting keys: what each accepts and means, shared by the file, the environment and flags.
+
+Every parser takes what a source holds (a TOML value, an environment string or
+a flag value), returns the typed value, and raises :class:`ValueError` whose
+text says what is allowed. Parsers are idempotent, so :class:`Settings` runs
+them again on typed values to validate direct construction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from relaybox.outbox.tables import Tables
+from relaybox.service.durations import parse_duration
+from relaybox.service.publishers import publisher_target
+from relaybox.service.stores import locate_store
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One setting: how to read it, and the line of help that documents it.
+
+    ``echo`` is false for URLs: their errors already name them, password hidden.
+    """
+
+    parse: Callable[[object], object]
+    help: str
+    echo: bool = True
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _optional(parse: Callable[[object], object]) -> Callable[[object], object]:
+    return lambda value: None if value is None else parse(value)
+
+
+def _store_url(value: object) -> str:
+    locate_store(_text(value))
+    return str(value)
+
+
+def _destination_url(value: object) -> str:
+    publisher_target(_text(value))
+    return str(value)
+
+
+def _table(value: object) -> str:
+    return Tables(_text(value)).name
+
+
+def _whole(low: int, high: int) -> Callable[[object], object]:
+    def parse(value: object) -> int:
+        if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected a whole number within {low}..{high}")
+        return value
+
+    return parse
+
+
+def _seconds(*, positive: bool) -> Callable[[object], object]:
+    def parse(value: object) -> float:
+        seconds = parse_duration(value)
+        if positive and seconds == 0:
+            raise ValueError("expected a duration above 0, such as 0.5, '30s' or '5m'")
+        return seconds
+
+    return parse
+
+
+def _number(low: float, high: float) -> Callable[[object], object]:
+    def parse(value: object) -> float:
+        try:
+            number = float(value) if isinstance(value, str | int | float) else math.nan
+        except ValueError:
+            number = math.nan
+        if isinstance(value, bool) or not low <= number <= high:
+            raise ValueError(f"expected a number within {low:g}..{high:g}")
+        return number
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[object], object]:
+    def parse(value: object) -> str:
+        if value not in options:
+            raise ValueError("expected one of " + ", ".join(options))
+        return str(value)
+
+    return parse
+
+
+KEYS: dict[str, Key] = {
+    "db": Key(
+        _optional(_store_url), "outbox database: postgresql://... or sqlite:///path.db", False
+    ),
+    "to": Key(_optional(_destination_url), "destination: file:///path.jsonl, jsonl:path, -", False),
+    "table": Key(_table, "outbox table name (default relaybox_outbox)"),
+    "batch_size": Key(_whole(1, 100_000), "events claimed per batch (default 1000)"),
+    "lease": Key(_seconds(positive=True), "how long a claim is held (default 30s)"),
+    "max_attempts": Key(
+        _whole(1, 1_000_000), "deliveries tried before an event is dead (default 10)"
+    ),
+    "backoff": Key(
+        _choice("exponential", "linear", "fixed"), "retry schedule (default exponential)"
+    ),
+    "backoff_initial": Key(_seconds(positive=False), "first retry delay (default 1s)"),
+    "backoff_max": Key(_seconds(positive=False), "longest retry delay (default 10m)"),
+    "backoff_multiplier": Key(_number(1.0, 1000.0), "exponential growth factor (default 2)"),
+    "backoff_jitter": Key(_number(0.0, 1.0), "random spread of each delay (default 0.2)"),
+    "on_key_failure": Key(
+        _choice("park", "continue"), "park stops a key behind its dead event (default)"
+    ),
+    "poll_min": Key(_seconds(positive=True), "shortest idle poll interval (default 2ms)"),
+    "poll_max": Key(_seconds(positive=True), "longest idle poll interval (default 1s)"),
+    "dead_retention": Key(_seconds(positive=True), "how long dead letters are kept (7d)"),
+    "cleanup_interval": Key(_seconds(positive=True), "how often retention runs (default 1h)"),
+    "cleanup_batch": Key(
+        _whole(1, 1_000_000), "rows deleted per retention statement (default 1000)"
+    ),
+    "owner": Key(_optional(_text), "this relay's name in leases (default host:pid:random)"),
+    "grace": Key(_seconds(positive=False), "how long a stop waits for work in flight (30s)"),
+}
+"""Every setting key, in the order they are documented."""

@@ -1,0 +1,63 @@
+"""The relay process: settings in, a running relay out, everything closed at the end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from relaybox.outbox.relay import Relay
+from relaybox.outbox.source import RelayStats
+from relaybox.pipeline.runner import serve
+from relaybox.ports.publisher import Publisher
+from relaybox.ports.store import Status
+from relaybox.service.admin import ready_store
+from relaybox.service.publishers import publisher_for
+from relaybox.service.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What one pass did: events ``handled``, the relay's ``stats``, and the outbox after."""
+
+    handled: int
+    stats: RelayStats
+    status: Status
+
+
+@asynccontextmanager
+async def relay_for(settings: Settings) -> AsyncIterator[Relay]:
+    """A relay built from ``settings``, not started; its store's schema is checked first.
+
+    Bad settings fail before anything is opened. On exit the publisher is
+    closed, then the store.
+    """
+    relay_settings = settings.relay_settings()
+    destination = settings.require_to()
+    async with ready_store(settings) as store, _opened(destination) as publisher:
+        yield Relay(store, publisher, settings=relay_settings)
+
+
+async def relay_once(settings: Settings) -> Drained:
+    """Relay everything due now, then report how many events were handled."""
+    relay_settings = settings.relay_settings()
+    destination = settings.require_to()
+    async with ready_store(settings) as store, _opened(destination) as publisher:
+        relay = Relay(store, publisher, settings=relay_settings)
+        handled = await relay.drain()
+        return Drained(handled, relay.stats, await store.status())
+
+
+async def relay_until_stopped(settings: Settings, *, handle_signals: bool = True) -> None:
+    """Relay until SIGINT or SIGTERM: the first stops gracefully, a second cancels."""
+    async with relay_for(settings) as relay:
+        await serve(relay, handle_signals=handle_signals)
+
+
+@asynccontextmanager
+async def _opened(destination: str) -> AsyncIterator[Publisher]:
+    publisher = publisher_for(destination)
+    try:
+        yield publisher
+    finally:
+        await publisher.close()

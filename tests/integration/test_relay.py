@@ -1,0 +1,228 @@
+"""The relay against real PostgreSQL and SQLite: delivery, order, retries, dead letters, leases."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from relaybox.core.backoff import Backoff, FixedBackoff, RetryPolicy
+from relaybox.core.errors import PermanentError, SchemaMissingError, TemporaryError
+from relaybox.core.events import Event, Message
+from relaybox.outbox.relay import Relay
+from relaybox.outbox.settings import RelaySettings
+from relaybox.pipeline.middleware.retry import retry
+from relaybox.ports.store import DeadFilter, Settlement
+from relaybox.testing import wait_until
+from relaybox.testing.publisher import MemoryPublisher
+
+pytestmark = pytest.mark.integration
+
+
+def events(key: str | None, count: int, topic: str = "orders") -> list[Event]:
+    return [Event(topic, {"n": n}, key=key, type="Step") for n in range(count)]
+
+
+def numbers(messages: list[Message]) -> list[int]:
+    return [m.json()["n"] for m in messages]  # type: ignore[index]
+
+
+def failing(**rules: BaseException) -> MemoryPublisher:
+    """Fail the message whose ``"{key}:{n}"`` is named in ``rules`` with that error, every time."""
+
+    def fail(message: Message) -> BaseException | None:
+        return rules.get(f"{message.key}:{message.json()['n']}")  # type: ignore[index]
+
+    return MemoryPublisher(fail)
+
+
+async def test_every_committed_event_is_delivered_once_in_key_order(outbox_db) -> None:
+    for _ in range(3):
+        await outbox_db.write(*events("a", 4), *events("b", 3), *events(None, 2))
+    publisher = MemoryPublisher()
+    relay = Relay(outbox_db.store, publisher, settings=RelaySettings(batch_size=7))
+
+    handled = await relay.drain()
+
+    assert handled == 27
+    by_key = publisher.by_key()
+    assert numbers(by_key["a"]) == [0, 1, 2, 3] * 3
+    assert [m.seq for m in by_key["a"]] == list(range(1, 13))
+    assert [m.seq for m in by_key["b"]] == list(range(1, 10))
+    assert len(by_key[None]) == 6
+    assert len(set(publisher.ids())) == 27
+    assert (await outbox_db.store.status()).pending == 0
+
+
+async def test_a_failed_event_waits_its_backoff_on_the_database_clock_and_holds_its_key(
+    outbox_db,
+) -> None:
+    await outbox_db.write(*events("a", 3), *events("b", 2))
+    publisher = failing(**{"a:0": TemporaryError("broker hiccup")})
+    settings = RelaySettings(backoff=FixedBackoff(30.0))
+    relay = Relay(outbox_db.store, publisher, settings=settings)
+
+    await relay.drain()
+
+    assert numbers(publisher.by_key()["b"]) == [0, 1]
+    assert "a" not in publisher.by_key()
+    wait = await outbox_db.scalar(
+        "SELECT available_at - last_failed_at FROM {events} WHERE attempts = 1"
+    )
+    seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else wait
+    assert seconds == pytest.approx(30.0, abs=0.01)
+    error = await outbox_db.scalar("SELECT last_error FROM {events} WHERE attempts = 1")
+    assert error == "TemporaryError: broker hiccup"
+
+    # Time passes on the database: the key opens again and flows in order.
+    publisher.fail = None
+    past = "'-infinity'" if outbox_db.dialect == "postgresql" else "0"
+    await outbox_db.execute(
+        f"UPDATE {{events}} SET available_at = {past};UPDATE {{lanes}} SET available_at = {past}"
+    )
+    await relay.drain()
+    assert numbers(publisher.by_key()["a"]) == [0, 1, 2]
+
+
+async def test_a_permanent_failure_is_a_dead_letter_with_its_error_and_parks_its_key(
+    outbox_db,
+) -> None:
+    await outbox_db.write(*events("a", 4), *events("b", 2))
+    publisher = failing(**{"a:1": PermanentError("schema mismatch")})
+    relay = Relay(outbox_db.store, publisher)
+
+    await relay.drain()
+
+    assert numbers(publisher.by_key()["a"]) == [0]
+    assert numbers(publisher.by_key()["b"]) == [0, 1]
+    [dead] = await outbox_db.store.dead_letters(DeadFilter(), 10)
+    assert (dead.key, dead.seq, dead.attempts) == ("a", 2, 1)
+    assert dead.error == "PermanentError: schema mismatch"
+    assert dead.error_type == "PermanentError"
+    assert dead.first_failed_at is not None
+    assert dead.last_failed_at is not None
+    [parked] = await outbox_db.store.parked(10)
+    assert (parked.key, parked.event_id, parked.pending) == ("a", dead.id, 2)
+
+    assert await outbox_db.store.unpark("a")
+    await relay.drain()
+    assert numbers(publisher.by_key()["a"]) == [0, 2, 3]
+
+
+async def test_replaying_the_dead_event_of_a_parked_key_delivers_it_before_the_rest(
+    outbox_db,
+) -> None:
+    await outbox_db.write(*events("a", 4))
+    publisher = failing(**{"a:1": PermanentError("bad")})
+    relay = Relay(outbox_db.store, publisher)
+    await relay.drain()
+    publisher.fail = None
+
+    assert await outbox_db.store.replay(DeadFilter(key="a"), None) == 1
+    await relay.drain()
+
+    assert numbers(publisher.by_key()["a"]) == [0, 1, 2, 3]
+    assert await outbox_db.store.parked(10) == []
+    assert (await outbox_db.store.status()).dead == 0
+
+
+async def test_continue_policy_lets_the_key_flow_past_its_dead_event(outbox_db) -> None:
+    await outbox_db.write(*events("a", 3))
+    publisher = failing(**{"a:0": PermanentError("bad")})
+    relay = Relay(outbox_db.store, publisher, settings=RelaySettings(on_key_failure="continue"))
+
+    await relay.drain()
+
+    assert numbers(publisher.by_key()["a"]) == [1, 2]
+    assert await outbox_db.store.parked(10) == []
+    assert (await outbox_db.store.status()).dead == 1
+
+
+async def test_an_event_becomes_a_dead_letter_after_its_last_allowed_attempt(outbox_db) -> None:
+    await outbox_db.write(*events(None, 1))
+    publisher = failing(**{"None:0": TemporaryError("down")})
+    settings = RelaySettings(max_attempts=3, backoff=FixedBackoff(0.0))
+    relay = Relay(outbox_db.store, publisher, settings=settings)
+
+    await relay.drain()
+
+    [dead] = await outbox_db.store.dead_letters(DeadFilter(), 10)
+    assert dead.attempts == 3
+    assert dead.error == "TemporaryError: down"
+    assert relay.stats.retried == 2
+    assert relay.stats.dead == 1
+
+
+async def test_a_settle_after_the_lease_expired_and_moved_on_is_rejected(outbox_db) -> None:
+    await outbox_db.write(*events("a", 2), *events(None, 2))
+    store = outbox_db.store
+    first = await store.claim("relay-1", 100, 0.2)
+    assert len(first.messages) == 4
+
+    second = first
+
+    async def reclaimed() -> bool:
+        nonlocal second
+        second = await store.claim("relay-2", 100, 30.0)
+        return bool(second.messages)
+
+    await _eventually(reclaimed)
+    late = await store.settle(first, Settlement(delivered=first.messages))
+
+    assert late.settled == 0
+    assert len(late.lost) == 4
+    assert (await store.status()).pending == 4
+    assert all(m.attempts == 1 for m in second.messages)
+    assert second.reclaimed == 4
+    on_time = await store.settle(second, Settlement(delivered=second.messages))
+    assert on_time.settled == 4
+    assert (await store.status()).pending == 0
+
+
+async def test_stop_releases_claimed_events_without_counting_an_attempt(outbox_db) -> None:
+    await outbox_db.write(*events("a", 2), *events(None, 2))
+    publisher = MemoryPublisher(lambda m: TemporaryError("down"))
+    slow_retry = retry(RetryPolicy(attempts=5, backoff=Backoff(initial=60.0, max_delay=60.0)))
+    relay = Relay(outbox_db.store, publisher, middleware=[slow_retry])
+    task = asyncio.create_task(relay.run())
+    await wait_until(lambda: publisher.calls >= 1, what="a first publish")
+
+    await relay.stop()
+    await task
+
+    status = await outbox_db.store.status()
+    assert (status.pending, status.in_flight, status.retrying) == (4, 0, 0)
+    again = await outbox_db.store.claim("next", 100, 30.0)
+    assert len(again.messages) == 4
+
+
+async def test_retention_empties_a_large_dead_letter_backlog_in_bounded_batches(outbox_db) -> None:
+    await outbox_db.write(*events(None, 1200))
+    publisher = MemoryPublisher(lambda m: PermanentError("nope"))
+    settings = RelaySettings(cleanup_batch=100, dead_retention=3600.0)
+    relay = Relay(outbox_db.store, publisher, settings=settings)
+    await relay.drain()
+    assert (await outbox_db.store.status()).dead == 1200
+    shift = "interval '2 hours'" if outbox_db.dialect == "postgresql" else "7200"
+    await outbox_db.execute(f"UPDATE {{dead}} SET dead_at = dead_at - {shift}")
+
+    removed = await relay.janitor.clean()
+
+    assert removed >= 1200
+    assert (await outbox_db.store.status()).dead == 0
+
+
+async def test_a_relay_on_a_database_without_the_schema_names_the_command_to_run(
+    outbox_db,
+) -> None:
+    await outbox_db.execute("DROP TABLE {events}")
+    with pytest.raises(SchemaMissingError, match="relaybox migrate"):
+        await outbox_db.store.claim("relay", 10, 30.0)
+
+
+async def _eventually(check, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)

@@ -1,0 +1,62 @@
+"""O-3: when recording a delivery fails, the event is sent again, with the same id.
+
+The window between "the broker has it" and "the outbox knows" cannot be
+closed, so delivery is at least once, by design and documented. What matters:
+nothing is lost, the repeat carries the same event id (brokers drop it with
+their own duplicate detection) and it is counted as an attempt.
+"""
+
+from __future__ import annotations
+
+from relaybox.core.errors import SettleError
+from relaybox.core.events import Event
+from relaybox.outbox.relay import Relay
+from relaybox.ports.store import Claim, Settlement, SettleReport
+from relaybox.testing.publisher import MemoryPublisher
+
+
+class SettleFailsOnce:
+    """The real store, except that the first settle dies as a lost connection would."""
+
+    def __init__(self, store) -> None:  # type: ignore[no-untyped-def]
+        self.store = store
+        self.failed = False
+
+    async def claim(self, owner: str, limit: int, lease: float, /) -> Claim:
+        return await self.store.claim(owner, limit, lease)  # type: ignore[no-any-return]
+
+    async def settle(self, claim: Claim, settlement: Settlement, /) -> SettleReport:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionResetError("connection lost while settling")
+        return await self.store.settle(claim, settlement)  # type: ignore[no-any-return]
+
+    async def extend(self, claim: Claim, lease: float, /) -> bool:
+        return await self.store.extend(claim, lease)  # type: ignore[no-any-return]
+
+    async def cleanup(self, dead_retention: float, batch_size: int, /) -> int:
+        return await self.store.cleanup(dead_retention, batch_size)  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_o03_a_delivery_whose_settle_failed_is_sent_again_with_the_same_id(
+    outbox_db,
+) -> None:
+    await outbox_db.write(Event("orders", key="a"), Event("orders", key="a"), Event("audit"))
+    publisher = MemoryPublisher()
+    relay = Relay(SettleFailsOnce(outbox_db.store), publisher)
+
+    result = await relay.run_once()
+    assert isinstance(result.error, SettleError)
+    first = publisher.ids()
+    assert len(first) == 3
+
+    past = "'-infinity'" if outbox_db.dialect == "postgresql" else "0"
+    await outbox_db.execute(f"UPDATE {{lanes}} SET lease_expires_at = {past}")
+    await relay.drain()
+
+    assert publisher.ids()[3:] == first
+    assert [m.attempts for m in publisher.published[3:]] == [1, 1, 1]
+    assert (await outbox_db.store.status()).pending == 0

@@ -1,0 +1,152 @@
+"""What the relay decides for each claimed event, and how a claim picks its lanes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from relaybox.core.backoff import FixedBackoff, LinearBackoff
+from relaybox.core.errors import (
+    ConfigurationError,
+    KeyBlockedError,
+    PermanentError,
+    ShutdownReleasedError,
+    TemporaryError,
+)
+from relaybox.core.events import Message, lane_of
+from relaybox.core.outcome import Failure, Outcome
+from relaybox.outbox.decisions import decide, describe
+from relaybox.outbox.settings import RelaySettings
+from relaybox.outbox.settling import LaneBudget, SettlePlan, shares
+from relaybox.ports.store import Claim, Settlement
+
+
+def message(row_id: int, key: str | None = "a", attempts: int = 0) -> Message:
+    event_id = f"e{row_id}"
+    return Message(
+        row_id, event_id, "t", key, row_id if key else None, "", "", "application/json", b"{}",
+        {}, datetime.now(UTC), attempts, lane_of(key, event_id),
+    )  # fmt: skip
+
+
+def claim_of(*messages: Message) -> Claim:
+    return Claim("me", 7, tuple(dict.fromkeys(m.lane for m in messages)), messages)
+
+
+SETTINGS = RelaySettings(max_attempts=3, backoff=FixedBackoff(5.0))
+
+
+def test_delivered_events_are_deleted_and_released_ones_untouched() -> None:
+    a, b = message(1), message(2)
+    outcome = Outcome(delivered=[a], failed=[Failure(b, KeyBlockedError(), 0)])
+    settlement = decide(claim_of(a, b), outcome, SETTINGS)
+    assert list(settlement.delivered) == [a]
+    assert (settlement.retry, settlement.dead, settlement.hold) == ([], [], {})
+
+
+def test_a_temporary_failure_is_retried_after_the_backoff_and_holds_its_key() -> None:
+    a = message(1)
+    settlement = decide(claim_of(a), Outcome(failed=[Failure(a, TemporaryError("x"))]), SETTINGS)
+    [retry] = settlement.retry
+    assert (retry.delay, retry.error) == (5.0, "TemporaryError: x")
+    assert settlement.hold == {"k:a": 5.0}
+
+
+def test_retry_after_hints_stretch_the_backoff() -> None:
+    a = message(1, key=None)
+    error = TemporaryError("slow down", retry_after=60.0)
+    settlement = decide(claim_of(a), Outcome(failed=[Failure(a, error)]), SETTINGS)
+    assert settlement.retry[0].delay == 60.0
+    assert settlement.hold == {}
+
+
+def test_the_backoff_grows_with_the_attempts_already_made() -> None:
+    settings = RelaySettings(max_attempts=10, backoff=LinearBackoff(step=2.0))
+    a = message(1, attempts=3)
+    settlement = decide(claim_of(a), Outcome(failed=[Failure(a, TemporaryError())]), settings)
+    assert settlement.retry[0].delay == 8.0
+
+
+def test_the_last_allowed_attempt_makes_a_dead_letter_that_parks_its_key() -> None:
+    a = message(1, attempts=2)
+    settlement = decide(claim_of(a), Outcome(failed=[Failure(a, TemporaryError("x"))]), SETTINGS)
+    [dead] = settlement.dead
+    assert (dead.attempts, dead.error, dead.error_type) == (
+        3,
+        "TemporaryError: x",
+        "TemporaryError",
+    )
+    assert settlement.park == {"k:a": ("e1", "TemporaryError: x")}
+
+
+def test_a_permanent_error_is_dead_at_once_and_continue_leaves_the_key_open() -> None:
+    settings = RelaySettings(on_key_failure="continue")
+    a = message(1)
+    settlement = decide(claim_of(a), Outcome(failed=[Failure(a, PermanentError("bad"))]), settings)
+    assert settlement.dead[0].attempts == 1
+    assert settlement.park == {}
+
+
+def test_a_stop_releases_without_an_attempt() -> None:
+    a = message(1)
+    outcome = Outcome(failed=[Failure(a, ShutdownReleasedError(), 0)])
+    settlement = decide(claim_of(a), outcome, SETTINGS)
+    assert (settlement.retry, settlement.dead) == ([], [])
+
+
+def test_stored_errors_are_cut_on_a_code_point() -> None:
+    text = describe(TemporaryError("é" * 5000))
+    assert len(text) == 4000
+    text.encode("utf-8")
+
+
+def test_settlement_only_touches_lanes_whose_lease_is_still_held() -> None:
+    a, b = message(1, "a"), message(2, "b")
+    claim = claim_of(a, b)
+    plan = SettlePlan.build(claim, Settlement(delivered=[a, b]), held={"k:a"})
+    assert plan.delivered == [1]
+    assert plan.lost == [b]
+    assert [u.lane for u in plan.lanes] == ["k:a"]
+
+
+def test_lane_budget_grows_for_shallow_lanes_and_shrinks_for_thin_full_batches() -> None:
+    budget = LaneBudget()
+    assert budget.lanes(1000) == 50
+    budget.observe(1000, 50, 50, 50)  # one event per lane: too few lanes
+    assert budget.lanes(1000) == 100
+    budget.observe(1000, 100, 100, 1000)  # full, ten per lane: keep
+    assert budget.lanes(1000) == 100
+    budget.observe(1000, 100, 400, 1000)  # full but 2.5 per lane: fewer lanes
+    assert budget.lanes(1000) == 50
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"batch_size": 0},
+        {"lease": 0},
+        {"max_attempts": 0},
+        {"poll_min": 2.0, "poll_max": 1.0},
+        {"on_key_failure": "skip"},
+        {"cleanup_interval": -1},
+        {"owner": ""},
+    ],
+)
+def test_invalid_relay_settings_are_refused(options: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        RelaySettings(**options)  # type: ignore[arg-type]
+
+
+def test_shares_split_the_batch_evenly_and_never_exceed_it() -> None:
+    assert shares(4, 3) == [2, 1, 1]
+    assert shares(1000, 50) == [20] * 50
+    assert sum(shares(1000, 37)) == 1000
+
+
+def test_a_call_that_failed_as_a_whole_backs_off_but_never_dead_letters() -> None:
+    a = message(1, attempts=5)
+    outage = Failure(a, ConnectionError("broker down"), fatal=True)
+    settlement = decide(claim_of(a), Outcome(failed=[outage]), SETTINGS)
+    assert settlement.dead == []
+    assert settlement.retry[0].delay == 5.0
