@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -50,8 +51,9 @@ class OutboxSource:
     claimed as soon as one is handed out, and ``settle`` returns once the
     settlement is decided, writing it behind the next claim. Batches in flight
     never share a lane, since lanes stay leased until their settle commits. One
-    settle and one claim are ahead at most; :meth:`flush` waits for the settle
-    (raising its error), :meth:`release` hands back the claim made ahead.
+    settle and ``claims_ahead`` claims (2) are in flight at most; :meth:`flush`
+    waits for the settle (raising its error), :meth:`release` hands back the
+    claims made ahead.
     """
 
     def __init__(
@@ -67,13 +69,13 @@ class OutboxSource:
         self.owner = owner
         self.stats = stats
         self.pipelined = False
-        self.claim_ahead = True
+        self.claims_ahead = 2
         self.last_claimed = 0
         self._clock = clock
         self._rng = random.Random()
         self._claim: Claim | None = None
         self._exhausted: list[Dead] = []
-        self._ahead: asyncio.Task[Claim] | None = None
+        self._ahead: deque[asyncio.Task[Claim]] = deque()
         self._settling: asyncio.Task[None] | None = None
         self._renewals: dict[int, asyncio.Task[None]] = {}
 
@@ -81,6 +83,11 @@ class OutboxSource:
 
     async def fetch(self, limit: int, /) -> Sequence[Message]:
         claim = await self._next(limit)
+        while not claim.messages and self._ahead:
+            # Claims made side by side split the lanes; an empty one is no sign of the end.
+            if claim.lanes:
+                await self._record(claim, Settlement())
+            claim = await self._ahead.popleft()
         if not claim.messages and self._settling is not None:
             # The lanes that settle holds may be all that is left: wait, then look again.
             await self.flush()
@@ -91,8 +98,9 @@ class OutboxSource:
         self.last_claimed = len(claim.messages)
         self.stats.claimed += len(claim.messages)
         self.stats.reclaimed += claim.reclaimed
-        if self.pipelined and self.claim_ahead and claim.messages:
-            self._ahead = asyncio.create_task(self._take(limit))
+        if self.pipelined and claim.messages:
+            while len(self._ahead) < self.claims_ahead:
+                self._ahead.append(asyncio.create_task(self._take(limit)))
         ready, self._exhausted = self._split_exhausted(claim.messages)
         if not ready and claim.lanes:
             # Nothing to publish (its lanes ran dry, or only used-up events
@@ -101,8 +109,7 @@ class OutboxSource:
         return ready
 
     async def _next(self, limit: int) -> Claim:
-        ahead, self._ahead = self._ahead, None
-        return await ahead if ahead is not None else await self._take(limit)
+        return await (self._ahead.popleft() if self._ahead else self._take(limit))
 
     async def _take(self, limit: int) -> Claim:
         claim = await self.store.claim(self.owner, limit, self.settings.lease)
@@ -182,13 +189,11 @@ class OutboxSource:
                 self._settling = None
 
     async def release(self) -> None:
-        """Hand back the claim made ahead, unpublished and with no attempt counted."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            return
-        claim = await ahead
-        if claim.lanes:
-            await self._record(claim, Settlement())
+        """Hand back the claims made ahead, unpublished and with no attempt counted."""
+        while self._ahead:
+            claim = await self._ahead.popleft()
+            if claim.lanes:
+                await self._record(claim, Settlement())
 
     async def close(self) -> None:
         """Finish what is in flight: write the pending settle, release every claim still held.

@@ -9,11 +9,18 @@ from __future__ import annotations
 #   parked or held shut. A blocked lane is filtered inside the scan, so it can
 #   never crowd healthy lanes out of the batch; NOT IN over an uncorrelated
 #   subquery is one hashed lookup per row, so the scan streams and stops at the
-#   LIMIT. Lanes seen for the first time get their row (leased next time).
+#   LIMIT. Lanes seen for the first time come back as ``missing``: they get
+#   their row from CREATE_LANES, a statement of its own, and are leased next.
+#   (Inserting them here would let two claims wait on each other: a claim's
+#   insert waits for the other's lease of the same lane, and vice versa.)
 # * grabbed / leased - lease what nobody else holds (SKIP LOCKED lets relays
 #   claim side by side) with a new fencing token. The previous owner is kept:
 #   set, it means that lease expired without a settle.
 #
+CREATE_LANES = """
+INSERT INTO {lanes} (lane) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (lane) DO NOTHING
+"""
+
 # FETCH then reads the leased lanes. It must be a statement of its own: its
 # snapshot starts after the lease, so it sees every settle that committed
 # before the lanes were ours (one statement would read the lanes with the
@@ -30,9 +37,6 @@ WITH candidates AS (
         LIMIT $1
     ) c
     GROUP BY c.lane ORDER BY min(c.id) LIMIT $2
-), created AS (
-    INSERT INTO {lanes} (lane) SELECT lane FROM candidates ON CONFLICT (lane) DO NOTHING
-    RETURNING lane
 ), grabbed AS (
     -- One primary-key lookup per candidate; SKIP LOCKED never waits, so the
     -- order of locking cannot deadlock.
@@ -54,25 +58,28 @@ WITH candidates AS (
     WHERE l.lane = g.lane
     RETURNING l.lane, l.token, g.prev_owner, g.prev_ids
 )
-SELECT (SELECT count(*) FROM created) AS created, r.*
+SELECT (SELECT array_agg(c.lane ORDER BY c.lane) FROM candidates c
+        WHERE NOT EXISTS (SELECT 1 FROM {lanes} n WHERE n.lane = c.lane)) AS missing, r.*
 FROM (VALUES (1)) AS one (x) LEFT JOIN leased r ON true
 """
 
-# * reclaimed - an expired lease may have published its events before its
-#   relay died: that interrupted delivery counts as a failed attempt.
-# * the rows - each lane's head in order, as many as its share ($2), and the
-#   ids handed out, kept on the lane for the next reclaim: an expired lease
-#   counts an attempt for exactly those events.
+# An expired lease may have published its events before its relay died: that
+# interrupted delivery counts as a failed attempt, for exactly the events it
+# handed out (kept on the lane). Rare, so it runs only when a lease expired.
+RECLAIM = """
+UPDATE {events} e
+SET attempts = e.attempts + 1, first_failed_at = coalesce(e.first_failed_at, now()),
+    last_failed_at = now(),
+    last_error = 'LeaseExpiredError: the lease of relay ' || r.owner || ' expired before it settled'
+FROM unnest($1::bigint[], $2::text[]) AS r(id, owner)
+WHERE e.id = r.id
+RETURNING e.id
+"""
+
+# Each leased lane's head in order, as many as its share, and the ids handed
+# out, kept on the lane for the next reclaim.
 FETCH = """
-WITH reclaimed AS (
-    UPDATE {events} e
-    SET attempts = e.attempts + 1, first_failed_at = coalesce(e.first_failed_at, now()),
-        last_failed_at = now(),
-        last_error = 'LeaseExpiredError: the lease of relay ' || r.owner || ' expired before it settled'
-    FROM unnest($4::bigint[], $5::text[]) AS r(id, owner)
-    WHERE e.id = r.id
-    RETURNING e.id, e.attempts
-), fetched AS (
+WITH fetched AS (
     SELECT x.id, x.event_id, x.topic, x.key, x.seq, x.lane, x.type, x.aggregate_type,
            x.content_type, x.payload, x.headers, x.created_at, x.attempts
     FROM unnest($1::text[], $2::int[]) AS l(lane, take)
@@ -87,27 +94,30 @@ WITH reclaimed AS (
     FROM (SELECT lane, array_agg(id) AS ids FROM fetched GROUP BY lane) f
     WHERE l.lane = f.lane AND l.token = $3
 )
-SELECT f.id, f.event_id, f.topic, f.key, f.seq, f.lane, f.type, f.aggregate_type,
-       f.content_type, f.payload, f.headers, f.created_at,
-       coalesce(rc.attempts, f.attempts) AS attempts, rc.id IS NOT NULL AS reclaimed
-FROM fetched f LEFT JOIN reclaimed rc ON rc.id = f.id
+SELECT * FROM fetched
 """
 
-# The common case in one round trip: everything delivered, lease still ours.
+# The common case in one round trip: everything delivered and every lease
+# still ours. Only then does anything change (the InitPlan ``whole`` is false
+# otherwise); the caller sees which lanes were held and takes the careful path.
+# Deleting by primary key alone, once the lanes are known to be ours, visits
+# just the delivered rows instead of every row of every lane.
 SETTLE_DELIVERED = """
 WITH held AS (
     SELECT lane FROM {lanes}
     WHERE lane = ANY($1::text[]) AND token = $2 AND lease_expires_at > now()
     ORDER BY lane
     FOR UPDATE
+), whole AS (
+    SELECT count(*) = cardinality($1::text[]) AS ours FROM held
 ), deleted AS (
-    DELETE FROM {events} e USING unnest($3::bigint[]) AS d(id)
-    WHERE e.id = d.id AND e.lane = ANY(ARRAY(SELECT lane FROM held))
+    DELETE FROM {events} e
+    WHERE e.id = ANY($3::bigint[]) AND (SELECT ours FROM whole)
     RETURNING e.id
 ), released AS (
     UPDATE {lanes} l
     SET owner = NULL, token = NULL, lease_expires_at = NULL, claimed_at = NULL, claimed_ids = NULL
-    FROM held h WHERE l.lane = h.lane
+    FROM held h WHERE l.lane = h.lane AND (SELECT ours FROM whole)
 )
 SELECT array(SELECT lane FROM held) AS held, (SELECT count(*) FROM deleted) AS deleted
 """
@@ -119,7 +129,7 @@ ORDER BY lane
 FOR UPDATE
 """
 
-DELETE_DELIVERED = "DELETE FROM {events} e USING unnest($1::bigint[]) AS d(id) WHERE e.id = d.id"
+DELETE_DELIVERED = "DELETE FROM {events} WHERE id = ANY($1::bigint[])"
 
 SCHEDULE_RETRY = """
 UPDATE {events} e

@@ -14,11 +14,11 @@ from relaybox.outbox.settling import LaneBudget, SettlePlan, shares
 from relaybox.outbox.tables import Tables
 from relaybox.ports.store import Claim, Settlement, SettleReport
 
+# Plans: the statements are written so that a generic plan is a good plan
+# (primary-key and lane lookups driven from small arrays, LATERAL per lane, a
+# hashed NOT IN), so PostgreSQL may cache them; planning each call cost a
+# tenth of the relay's database time.
 RELAY_SESSION = {
-    # Custom plans: the relay's statements take arrays whose sizes swing from 1
-    # to thousands, and a generic plan made for one size can scan a whole table
-    # at another.
-    "plan_cache_mode": "force_custom_plan",
     # The relay's own commits need not wait for the disk. If the server crashes
     # in the next fraction of a second, a claim or a settle is forgotten and the
     # events are delivered again: a duplicate, never a loss (the business
@@ -67,9 +67,11 @@ class PostgresStore(PostgresAdmin):
         budget = self._budget.lanes(limit)
         args = (min(limit, budget * 4), budget, owner, lease)
         leased = await self._pool.fetch(self._sql["LEASE"], *args)
-        if leased[0]["lane"] is None and leased[0]["created"]:
-            # Lanes seen for the first time got their row; lease them now.
-            leased = await self._pool.fetch(self._sql["LEASE"], *args)
+        if leased[0]["missing"]:
+            # Lanes seen for the first time: give them their row, then lease.
+            await self._pool.execute(self._sql["CREATE_LANES"], leased[0]["missing"])
+            if leased[0]["lane"] is None:
+                leased = await self._pool.fetch(self._sql["LEASE"], *args)
         if leased[0]["lane"] is None:
             return Claim(owner, 0, (), ())
         lanes = tuple(r["lane"] for r in leased)
@@ -77,21 +79,20 @@ class PostgresStore(PostgresAdmin):
         again = [
             (i, r["prev_owner"]) for r in leased if r["prev_owner"] for i in r["prev_ids"] or ()
         ]
-        rows = await self._pool.fetch(
-            self._sql["FETCH"],
-            lanes,
-            shares(limit, len(lanes)),
-            token,
-            [i for i, _ in again],
-            [owner for _, owner in again],
-        )
+        reclaimed: set[int] = set()
+        if again:
+            counted = await self._pool.fetch(
+                self._sql["RECLAIM"], [i for i, _ in again], [owner for _, owner in again]
+            )
+            reclaimed = {r[0] for r in counted}
+        rows = await self._pool.fetch(self._sql["FETCH"], lanes, shares(limit, len(lanes)), token)
         messages = tuple(map(_message, rows))
         if not _in_lane_order(messages):
             messages = tuple(sorted(messages, key=_lane_order))
         self.claims += 1
         self._budget.observe(limit, budget, len(lanes), len(messages))
-        reclaimed = sum(1 for r in rows if r["reclaimed"])
-        return Claim(owner, token, lanes, messages, reclaimed)
+        count = sum(1 for m in messages if m.row_id in reclaimed) if reclaimed else 0
+        return Claim(owner, token, lanes, messages, count)
 
     async def settle(self, claim: Claim, settlement: Settlement, /) -> SettleReport:
         if not claim.lanes:
@@ -107,8 +108,7 @@ class PostgresStore(PostgresAdmin):
             assert row is not None
             if len(row["held"]) == len(claim.lanes):
                 return SettleReport(row["deleted"])
-            lost = set(claim.lanes) - set(row["held"])
-            return SettleReport(row["deleted"], tuple(m for m in claim.messages if m.lane in lost))
+            # Some lease was lost: settle what is still ours, below.
         async with self._pool.acquire() as conn, conn.transaction():
             held = {r[0] for r in await conn.fetch(sql["HELD"], list(claim.lanes), claim.token)}
             plan = SettlePlan.build(claim, settlement, held)
@@ -192,6 +192,8 @@ class PostgresStore(PostgresAdmin):
 
 _QUERIES = (
     "LEASE",
+    "CREATE_LANES",
+    "RECLAIM",
     "FETCH",
     "SETTLE_DELIVERED",
     "HELD",
@@ -208,7 +210,7 @@ _QUERIES = (
 def _message(r: asyncpg.Record) -> Message:
     # Positional on purpose: the relay builds hundreds of thousands of these a second.
     # Columns of FETCH: id, event_id, topic, key, seq, lane, type, aggregate_type,
-    # content_type, payload, headers, created_at, attempts, reclaimed.
+    # content_type, payload, headers, created_at, attempts.
     # fmt: off
     return Message(
         r[0], r[1], r[2], r[3], r[4], r[6], r[7], r[8], r[9], decode_headers(r[10]), r[11],
