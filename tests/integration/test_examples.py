@@ -38,3 +38,10 @@ def test_stream_per_key_order_keeps_order_at_both_destinations() -> None:
     result = run("stream_per_key_order.py")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("60 events, per-account order kept: True") == 2
+
+
+def test_outbox_sqlite_delivers_committed_events_in_order_and_nothing_rolled_back() -> None:
+    result = run("outbox_sqlite.py")
+    assert result.returncode == 0, result.stderr
+    assert "delivered: o-1 Placed, o-1 Confirmed, o-3 Placed, o-3 Confirmed" in result.stdout
+    assert "retried=1 dead=0" in result.stdout
