@@ -138,10 +138,11 @@ def test_invalid_relay_settings_are_refused(options: dict[str, object]) -> None:
         RelaySettings(**options)  # type: ignore[arg-type]
 
 
-def test_shares_split_the_batch_evenly_and_never_exceed_it() -> None:
-    assert shares(4, 3) == [2, 1, 1]
-    assert shares(1000, 50) == [20] * 50
-    assert sum(shares(1000, 37)) == 1000
+def test_shares_offer_each_lane_what_the_scan_saw_then_split_the_rest() -> None:
+    assert shares(4, [1, 2, 1]) == [1, 2, 1]
+    assert shares(1000, [4] * 50) == [20] * 50
+    assert sum(shares(1000, [3, 9, 1] * 10)) == 1000
+    assert shares(3, [5, 5]) == [3, 0]
 
 
 def test_a_call_that_failed_as_a_whole_backs_off_but_never_dead_letters() -> None:

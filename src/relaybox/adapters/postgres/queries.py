@@ -27,7 +27,7 @@ INSERT INTO {lanes} (lane) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (lan
 # snapshot it started with, and could hand out events a settle just deleted).
 LEASE = """
 WITH candidates AS (
-    SELECT c.lane FROM (
+    SELECT c.lane, count(*) AS seen FROM (
         SELECT e.lane, e.id FROM {events} e
         WHERE e.available_at <= now()
           AND e.lane NOT IN (
@@ -40,7 +40,7 @@ WITH candidates AS (
 ), grabbed AS (
     -- One primary-key lookup per candidate; SKIP LOCKED never waits, so the
     -- order of locking cannot deadlock.
-    SELECT g.* FROM candidates c
+    SELECT g.*, c.seen FROM candidates c
     CROSS JOIN LATERAL (
         SELECT l.lane, l.owner AS prev_owner, l.claimed_ids AS prev_ids
         FROM {lanes} l
@@ -56,7 +56,7 @@ WITH candidates AS (
         claimed_at = now(), claimed_ids = NULL
     FROM grabbed g, token t
     WHERE l.lane = g.lane
-    RETURNING l.lane, l.token, g.prev_owner, g.prev_ids
+    RETURNING l.lane, l.token, g.prev_owner, g.prev_ids, g.seen
 )
 SELECT (SELECT array_agg(c.lane ORDER BY c.lane) FROM candidates c
         WHERE NOT EXISTS (SELECT 1 FROM {lanes} n WHERE n.lane = c.lane)) AS missing, r.*

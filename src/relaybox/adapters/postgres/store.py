@@ -85,7 +85,8 @@ class PostgresStore(PostgresAdmin):
                 self._sql["RECLAIM"], [i for i, _ in again], [owner for _, owner in again]
             )
             reclaimed = {r[0] for r in counted}
-        rows = await self._pool.fetch(self._sql["FETCH"], lanes, shares(limit, len(lanes)), token)
+        seen = [r["seen"] for r in leased]
+        rows = await self._pool.fetch(self._sql["FETCH"], lanes, shares(limit, seen), token)
         messages = tuple(map(_message, rows))
         if not _in_lane_order(messages):
             messages = tuple(sorted(messages, key=_lane_order))
