@@ -27,6 +27,7 @@ DECLARED = {
         "lease_expires_at",
         "claimed_at",
         "claimed_ids",
+        "version",
         "available_at",
         "parked_at",
         "parked_event_id",

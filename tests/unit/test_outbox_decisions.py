@@ -18,7 +18,7 @@ from relaybox.core.events import Message, lane_of
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.outbox.decisions import decide, describe
 from relaybox.outbox.settings import RelaySettings
-from relaybox.outbox.settling import LaneBudget, SettlePlan, shares
+from relaybox.outbox.settling import LaneBudget, SettlePlan
 from relaybox.ports.store import Claim, Settlement
 
 
@@ -136,13 +136,6 @@ def test_lane_budget_grows_for_shallow_lanes_and_shrinks_for_thin_full_batches()
 def test_invalid_relay_settings_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(ConfigurationError):
         RelaySettings(**options)  # type: ignore[arg-type]
-
-
-def test_shares_offer_each_lane_what_the_scan_saw_then_split_the_rest() -> None:
-    assert shares(4, [1, 2, 1]) == [1, 2, 1]
-    assert shares(1000, [4] * 50) == [20] * 50
-    assert sum(shares(1000, [3, 9, 1] * 10)) == 1000
-    assert shares(3, [5, 5]) == [3, 0]
 
 
 def test_a_call_that_failed_as_a_whole_backs_off_but_never_dead_letters() -> None:

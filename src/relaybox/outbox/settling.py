@@ -8,7 +8,7 @@ any other lane are reported lost, because another relay may own them now.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from relaybox.core.events import Message
@@ -89,23 +89,3 @@ class LaneBudget:
             self._lanes = max(self._floor, budget // 2)
         elif claimed * 2 < limit and leased >= budget:
             self._lanes = min(limit, budget * 2)
-
-
-def shares(limit: int, seen: Sequence[int]) -> list[int]:
-    """How many events each leased lane may give, ``limit`` in all.
-
-    ``seen`` is how many due events the claim's scan saw in each lane: each
-    lane is offered those first, then what is left of the batch is spread
-    evenly (a lane usually holds more than the scan saw). A lane with less due
-    leaves its share unused rather than letting another lane overtake it.
-    """
-    take: list[int] = []
-    left = limit
-    for count in seen:
-        portion = min(count, left)
-        take.append(portion)
-        left -= portion
-    if left and take:
-        base, extra = divmod(left, len(take))
-        take = [t + base + (1 if i < extra else 0) for i, t in enumerate(take)]
-    return take

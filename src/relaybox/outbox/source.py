@@ -51,7 +51,7 @@ class OutboxSource:
     claimed as soon as one is handed out, and ``settle`` returns once the
     settlement is decided, writing it behind the next claim. Batches in flight
     never share a lane, since lanes stay leased until their settle commits. One
-    settle and ``claims_ahead`` claims (2) are in flight at most; :meth:`flush`
+    settle and ``claims_ahead`` claims (1) are in flight at most; :meth:`flush`
     waits for the settle (raising its error), :meth:`release` hands back the
     claims made ahead.
     """
@@ -69,7 +69,7 @@ class OutboxSource:
         self.owner = owner
         self.stats = stats
         self.pipelined = False
-        self.claims_ahead = 2
+        self.claims_ahead = 1
         self.last_claimed = 0
         self._clock = clock
         self._rng = random.Random()

@@ -133,7 +133,7 @@ class PostgresAdmin:
     async def unpark(self, key: str, /) -> bool:
         touched = await self._durably(
             f"UPDATE {self._tables.lanes} SET parked_at = NULL, parked_event_id = NULL, "
-            "parked_reason = NULL, available_at = '-infinity' "
+            "parked_reason = NULL, available_at = '-infinity', version = version + 1 "
             "WHERE lane = $1 AND parked_at IS NOT NULL",
             "k:" + key,
         )
@@ -170,7 +170,7 @@ class PostgresAdmin:
         if row["key"] is not None:
             parked_here = await conn.fetchval(
                 f"UPDATE {t.lanes} SET parked_at = NULL, parked_event_id = NULL, "
-                "parked_reason = NULL, available_at = '-infinity' "
+                "parked_reason = NULL, available_at = '-infinity', version = version + 1 "
                 "WHERE lane = $1 AND parked_event_id = $2 RETURNING true",
                 row["lane"],
                 row["event_id"],

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-# A claim is two statements, each its own transaction:
+# A claim is one statement, one round trip:
 #
-# LEASE picks and leases lanes.
 # * candidates - lanes of the oldest due events, skipping lanes that are leased,
 #   parked or held shut. A blocked lane is filtered inside the scan, so it can
 #   never crowd healthy lanes out of the batch; NOT IN over an uncorrelated
@@ -13,19 +12,21 @@ from __future__ import annotations
 #   their row from CREATE_LANES, a statement of its own, and are leased next.
 #   (Inserting them here would let two claims wait on each other: a claim's
 #   insert waits for the other's lease of the same lane, and vice versa.)
-# * grabbed / leased - lease what nobody else holds (SKIP LOCKED lets relays
-#   claim side by side) with a new fencing token. The previous owner is kept:
-#   set, it means that lease expired without a settle.
-#
-CREATE_LANES = """
-INSERT INTO {lanes} (lane) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (lane) DO NOTHING
-"""
-
-# FETCH then reads the leased lanes. It must be a statement of its own: its
-# snapshot starts after the lease, so it sees every settle that committed
-# before the lanes were ours (one statement would read the lanes with the
-# snapshot it started with, and could hand out events a settle just deleted).
-LEASE = """
+# * grabbed - lease what nobody else holds (SKIP LOCKED lets relays claim side
+#   by side). A lane is taken only if its ``version`` is still the one this
+#   statement's snapshot saw: every settle bumps it, so a lane settled by
+#   another relay after this statement began (whose deleted events this
+#   snapshot still shows) is skipped until the next claim instead of being
+#   handed out stale. The previous owner is kept: set, its lease expired
+#   without a settle.
+# * heads - each lane's head in order: what the scan saw of it, plus an even
+#   share of the rest of the batch.
+# * leased - owner, a new fencing token, expiry, and the ids handed out.
+# * reclaimed - an expired lease may have published its events before its
+#   relay died: that interrupted delivery counts as a failed attempt, for
+#   exactly the events it handed out. (The rows returned carry the attempts
+#   from before; the caller adds the one counted here.)
+CLAIM = """
 WITH candidates AS (
     SELECT c.lane, count(*) AS seen FROM (
         SELECT e.lane, e.id FROM {events} e
@@ -37,64 +38,68 @@ WITH candidates AS (
         LIMIT $1
     ) c
     GROUP BY c.lane ORDER BY min(c.id) LIMIT $2
+), known AS (
+    SELECT c.lane, c.seen, l.version FROM candidates c JOIN {lanes} l ON l.lane = c.lane
 ), grabbed AS (
     -- One primary-key lookup per candidate; SKIP LOCKED never waits, so the
     -- order of locking cannot deadlock.
-    SELECT g.*, c.seen FROM candidates c
+    SELECT g.*, k.seen FROM known k
     CROSS JOIN LATERAL (
         SELECT l.lane, l.owner AS prev_owner, l.claimed_ids AS prev_ids
         FROM {lanes} l
-        WHERE l.lane = c.lane AND l.parked_at IS NULL AND l.available_at <= now()
+        WHERE l.lane = k.lane AND l.version = k.version AND l.parked_at IS NULL
+          AND l.available_at <= now()
           AND (l.lease_expires_at IS NULL OR l.lease_expires_at <= now())
         FOR UPDATE SKIP LOCKED
     ) g
+), sized AS (
+    SELECT g.*, g.seen + ($3::int - sum(g.seen) OVER ())::int / count(*) OVER () AS take
+    FROM grabbed g
+), heads AS (
+    SELECT x.id, x.event_id, x.topic, x.key, x.seq, x.lane, x.type, x.aggregate_type,
+           x.content_type, x.payload, x.headers, x.created_at, x.attempts
+    FROM sized s
+    CROSS JOIN LATERAL (
+        SELECT * FROM {events} e
+        WHERE e.lane = s.lane AND (e.key IS NOT NULL OR e.available_at <= now())
+        ORDER BY e.seq, e.id
+        LIMIT s.take
+    ) x
+), handed AS (
+    SELECT lane, array_agg(id) AS ids FROM heads GROUP BY lane
 ), token AS (
     SELECT nextval('{tokens}') AS value
 ), leased AS (
     UPDATE {lanes} l
-    SET owner = $3, token = t.value, lease_expires_at = now() + make_interval(secs => $4),
-        claimed_at = now(), claimed_ids = NULL
-    FROM grabbed g, token t
-    WHERE l.lane = g.lane
-    RETURNING l.lane, l.token, g.prev_owner, g.prev_ids, g.seen
+    SET owner = $4, token = t.value, lease_expires_at = now() + make_interval(secs => $5),
+        claimed_at = now(), claimed_ids = h.ids
+    FROM sized s CROSS JOIN token t LEFT JOIN handed h ON h.lane = s.lane
+    WHERE l.lane = s.lane
+    RETURNING l.lane, l.token, s.prev_owner, s.prev_ids
+), reclaimed AS (
+    UPDATE {events} e
+    SET attempts = e.attempts + 1, first_failed_at = coalesce(e.first_failed_at, now()),
+        last_failed_at = now(),
+        last_error = 'LeaseExpiredError: the lease of relay ' || r.prev_owner
+                     || ' expired before it settled'
+    FROM (SELECT unnest(prev_ids) AS id, prev_owner FROM leased WHERE prev_owner IS NOT NULL) r
+    WHERE e.id = r.id
+    RETURNING e.id
 )
+-- The heads, then one last row with what concerns the whole claim (sent once,
+-- not repeated on every row).
+SELECT NULL AS missing, NULL AS lanes, NULL AS token, NULL AS reclaimed, h.* FROM heads h
+UNION ALL
 SELECT (SELECT array_agg(c.lane ORDER BY c.lane) FROM candidates c
-        WHERE NOT EXISTS (SELECT 1 FROM {lanes} n WHERE n.lane = c.lane)) AS missing, r.*
-FROM (VALUES (1)) AS one (x) LEFT JOIN leased r ON true
+        WHERE NOT EXISTS (SELECT 1 FROM {lanes} n WHERE n.lane = c.lane)),
+       (SELECT array_agg(lane) FROM leased),
+       (SELECT max(token) FROM leased),
+       (SELECT array_agg(id) FROM reclaimed),
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 """
 
-# An expired lease may have published its events before its relay died: that
-# interrupted delivery counts as a failed attempt, for exactly the events it
-# handed out (kept on the lane). Rare, so it runs only when a lease expired.
-RECLAIM = """
-UPDATE {events} e
-SET attempts = e.attempts + 1, first_failed_at = coalesce(e.first_failed_at, now()),
-    last_failed_at = now(),
-    last_error = 'LeaseExpiredError: the lease of relay ' || r.owner || ' expired before it settled'
-FROM unnest($1::bigint[], $2::text[]) AS r(id, owner)
-WHERE e.id = r.id
-RETURNING e.id
-"""
-
-# Each leased lane's head in order, as many as its share, and the ids handed
-# out, kept on the lane for the next reclaim.
-FETCH = """
-WITH fetched AS (
-    SELECT x.id, x.event_id, x.topic, x.key, x.seq, x.lane, x.type, x.aggregate_type,
-           x.content_type, x.payload, x.headers, x.created_at, x.attempts
-    FROM unnest($1::text[], $2::int[]) AS l(lane, take)
-    CROSS JOIN LATERAL (
-        SELECT * FROM {events} e
-        WHERE e.lane = l.lane AND (e.key IS NOT NULL OR e.available_at <= now())
-        ORDER BY e.seq, e.id
-        LIMIT l.take
-    ) x
-), marked AS (
-    UPDATE {lanes} l SET claimed_ids = f.ids
-    FROM (SELECT lane, array_agg(id) AS ids FROM fetched GROUP BY lane) f
-    WHERE l.lane = f.lane AND l.token = $3
-)
-SELECT * FROM fetched
+CREATE_LANES = """
+INSERT INTO {lanes} (lane) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (lane) DO NOTHING
 """
 
 # The common case in one round trip: everything delivered and every lease
@@ -116,7 +121,8 @@ WITH held AS (
     RETURNING e.id
 ), released AS (
     UPDATE {lanes} l
-    SET owner = NULL, token = NULL, lease_expires_at = NULL, claimed_at = NULL, claimed_ids = NULL
+    SET owner = NULL, token = NULL, lease_expires_at = NULL, claimed_at = NULL, claimed_ids = NULL,
+        version = l.version + 1
     FROM held h WHERE l.lane = h.lane AND (SELECT ours FROM whole)
 )
 SELECT array(SELECT lane FROM held) AS held, (SELECT count(*) FROM deleted) AS deleted
@@ -157,6 +163,7 @@ FROM moved
 RELEASE = """
 UPDATE {lanes} l
 SET owner = NULL, token = NULL, lease_expires_at = NULL, claimed_at = NULL, claimed_ids = NULL,
+    version = l.version + 1,
     available_at = CASE WHEN r.hold IS NULL THEN l.available_at
                         ELSE now() + make_interval(secs => r.hold) END,
     parked_at = CASE WHEN r.park_event IS NULL THEN l.parked_at ELSE now() END,

@@ -10,7 +10,7 @@ from relaybox.adapters.postgres import queries as q
 from relaybox.adapters.postgres.admin import PostgresAdmin
 from relaybox.core.errors import SchemaMissingError
 from relaybox.core.events import Message, decode_headers
-from relaybox.outbox.settling import LaneBudget, SettlePlan, shares
+from relaybox.outbox.settling import LaneBudget, SettlePlan
 from relaybox.outbox.tables import Tables
 from relaybox.ports.store import Claim, Settlement, SettleReport
 
@@ -65,35 +65,25 @@ class PostgresStore(PostgresAdmin):
 
     async def _claim(self, owner: str, limit: int, lease: float) -> Claim:
         budget = self._budget.lanes(limit)
-        args = (min(limit, budget * 4), budget, owner, lease)
-        leased = await self._pool.fetch(self._sql["LEASE"], *args)
-        if leased[0]["missing"]:
+        args = (min(limit, budget * 4), budget, limit, owner, lease)
+        rows = await self._pool.fetch(self._sql["CLAIM"], *args)
+        if rows[-1]["missing"]:
             # Lanes seen for the first time: give them their row, then lease.
-            await self._pool.execute(self._sql["CREATE_LANES"], leased[0]["missing"])
-            if leased[0]["lane"] is None:
-                leased = await self._pool.fetch(self._sql["LEASE"], *args)
-        if leased[0]["lane"] is None:
+            await self._pool.execute(self._sql["CREATE_LANES"], rows[-1]["missing"])
+            if not rows[-1]["lanes"]:
+                rows = await self._pool.fetch(self._sql["CLAIM"], *args)
+        *heads, whole = rows
+        if not whole["lanes"]:
             return Claim(owner, 0, (), ())
-        lanes = tuple(r["lane"] for r in leased)
-        token = leased[0]["token"]
-        again = [
-            (i, r["prev_owner"]) for r in leased if r["prev_owner"] for i in r["prev_ids"] or ()
-        ]
-        reclaimed: set[int] = set()
-        if again:
-            counted = await self._pool.fetch(
-                self._sql["RECLAIM"], [i for i, _ in again], [owner for _, owner in again]
-            )
-            reclaimed = {r[0] for r in counted}
-        seen = [r["seen"] for r in leased]
-        rows = await self._pool.fetch(self._sql["FETCH"], lanes, shares(limit, seen), token)
-        messages = tuple(map(_message, rows))
+        lanes = tuple(whole["lanes"])
+        again = set(whole["reclaimed"] or ())
+        messages = tuple(_message(r, again) for r in heads)
         if not _in_lane_order(messages):
             messages = tuple(sorted(messages, key=_lane_order))
         self.claims += 1
         self._budget.observe(limit, budget, len(lanes), len(messages))
-        count = sum(1 for m in messages if m.row_id in reclaimed) if reclaimed else 0
-        return Claim(owner, token, lanes, messages, count)
+        counted = sum(1 for m in messages if m.row_id in again) if again else 0
+        return Claim(owner, whole["token"], lanes, messages, counted)
 
     async def settle(self, claim: Claim, settlement: Settlement, /) -> SettleReport:
         if not claim.lanes:
@@ -192,10 +182,8 @@ class PostgresStore(PostgresAdmin):
 
 
 _QUERIES = (
-    "LEASE",
+    "CLAIM",
     "CREATE_LANES",
-    "RECLAIM",
-    "FETCH",
     "SETTLE_DELIVERED",
     "HELD",
     "DELETE_DELIVERED",
@@ -208,14 +196,17 @@ _QUERIES = (
 )
 
 
-def _message(r: asyncpg.Record) -> Message:
+def _message(r: asyncpg.Record, reclaimed: set[int]) -> Message:
     # Positional on purpose: the relay builds hundreds of thousands of these a second.
-    # Columns of FETCH: id, event_id, topic, key, seq, lane, type, aggregate_type,
-    # content_type, payload, headers, created_at, attempts.
+    # Columns of CLAIM: missing, lanes, token, reclaimed (set on the last row only),
+    # then id, event_id, topic,
+    # key, seq, lane, type, aggregate_type, content_type, payload, headers,
+    # created_at, attempts (from before a reclaim counted one more).
+    attempts = r[16] + 1 if reclaimed and r[4] in reclaimed else r[16]
     # fmt: off
     return Message(
-        r[0], r[1], r[2], r[3], r[4], r[6], r[7], r[8], r[9], decode_headers(r[10]), r[11],
-        r[12], r[5],
+        r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13], decode_headers(r[14]), r[15],
+        attempts, r[9],
     )
     # fmt: on
 

@@ -38,6 +38,7 @@ CREATE TABLE {lanes} (
     lease_expires_at timestamptz,
     claimed_at       timestamptz,
     claimed_ids      bigint[],
+    version          bigint      NOT NULL DEFAULT 0,
     available_at     timestamptz NOT NULL DEFAULT '-infinity',
     parked_at        timestamptz,
     parked_event_id  text,

@@ -32,6 +32,7 @@ CREATE TABLE {lanes} (
     lease_expires_at REAL,
     claimed_at       REAL,
     claimed_ids      TEXT,
+    version          INTEGER NOT NULL DEFAULT 0,
     available_at     REAL NOT NULL DEFAULT 0,
     parked_at        REAL,
     parked_event_id  TEXT,
