@@ -226,3 +226,12 @@ async def _eventually(check, within: float = 10.0) -> None:  # type: ignore[no-u
     while not await check():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def test_run_refuses_to_start_without_the_schema_and_names_the_command(outbox_db) -> None:
+    await outbox_db.execute("DELETE FROM {migrations}")
+    relay = Relay(outbox_db.store, MemoryPublisher())
+
+    with pytest.raises(SchemaMissingError, match="relaybox migrate"):
+        await relay.run()
+    assert not relay.running

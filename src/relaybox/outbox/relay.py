@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from relaybox.core.backoff import Backoff
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
+from relaybox.core.errors import SchemaMissingError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
 from relaybox.outbox.janitor import Janitor
@@ -29,7 +30,7 @@ from relaybox.pipeline.reporting import ErrorHandler
 from relaybox.ports.applier import Applier, Middleware
 from relaybox.ports.observer import Observer
 from relaybox.ports.publisher import Publisher
-from relaybox.ports.store import OutboxStore, Wakeups
+from relaybox.ports.store import OutboxStore, SchemaCheck, Wakeups
 
 logger = logging.getLogger("relaybox.relay")
 
@@ -51,8 +52,10 @@ def default_owner() -> str:
 class Relay:
     """Delivers committed outbox events to a publisher, at least once, in key order.
 
-    * ``run()`` polls until ``stop()`` (adaptive: at once while there is work,
-      ``poll_min`` doubling to ``poll_max`` when idle); ``wake()`` polls now.
+    * ``run()`` first checks the store's schema (a missing or older one raises
+      :class:`SchemaMissingError`, naming ``relaybox migrate``), then polls
+      until ``stop()``: at once while there is work, ``poll_min`` doubling to
+      ``poll_max`` when idle; ``wake()`` polls now.
     * ``run_once()`` claims, publishes and settles one batch; ``drain()``
       repeats it until nothing is due and returns how many events it handled.
     * ``stop()`` finishes the batch in flight (settling it within ``grace``) and
@@ -101,6 +104,7 @@ class Relay:
     async def run(self) -> None:
         """Relay and clean up until :meth:`stop`."""
         with self._life.running() as stopping:
+            await self._check_schema()
             self.source.pipelined = True
             unsubscribe = await self._listen()
             try:
@@ -115,6 +119,19 @@ class Relay:
                 await shielded(self.source.close(), grace=self.settings.grace, clock=self._clock)
                 if unsubscribe is not None:
                     await unsubscribe()
+
+    async def _check_schema(self) -> None:
+        """Refuse to start on a database without the schema, naming the command that fixes it."""
+        if not isinstance(self.store, SchemaCheck):
+            return
+        state = await self.store.schema()
+        if state.current == 0:
+            raise SchemaMissingError(f"the outbox schema is missing from {self.store!r}")
+        if not state.ready:
+            raise SchemaMissingError(
+                f"the outbox schema of {self.store!r} is at version {state.current}, "
+                f"this relaybox needs {state.latest}"
+            )
 
     async def _listen(self) -> Callable[[], Awaitable[None]] | None:
         """Take commit hints from the store when it offers them; polling stays the safety net."""

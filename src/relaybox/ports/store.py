@@ -208,3 +208,10 @@ class Wakeups(Protocol):
     """
 
     async def subscribe(self, wake: Callable[[], None], /) -> Callable[[], Awaitable[None]]: ...
+
+
+@runtime_checkable
+class SchemaCheck(Protocol):
+    """A store that can tell whether its schema is in place (see :class:`OutboxAdmin`)."""
+
+    async def schema(self) -> SchemaState: ...
