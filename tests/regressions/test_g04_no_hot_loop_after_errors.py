@@ -8,7 +8,6 @@ fetched again at once, and the idle sleep ignored shutdown. Time here is a
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from relaybox.core.errors import TemporaryError
 from relaybox.core.events import Message
@@ -16,25 +15,12 @@ from relaybox.outbox.relay import Relay
 from relaybox.outbox.settings import RelaySettings
 from relaybox.ports.store import Claim, Settlement, SettleReport
 from relaybox.testing import FakeClock, settle, wait_until
+from relaybox.testing.messages import message as make_message
 from relaybox.testing.publisher import MemoryPublisher
 
 
 def message(n: int) -> Message:
-    return Message(
-        n,
-        f"id-{n}",
-        "orders",
-        None,
-        None,
-        "",
-        "",
-        "application/json",
-        b"{}",
-        {},
-        datetime.now(UTC),
-        0,
-        f"u:{n}",
-    )
+    return make_message(n, lane=f"u:{n}")
 
 
 class StubStore:

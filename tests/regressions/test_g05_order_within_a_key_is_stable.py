@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime
 
 from relaybox.core.events import Event, Message
 from relaybox.outbox.publishers import publish_in_key_order
 from relaybox.outbox.relay import Relay
 from relaybox.outbox.settings import RelaySettings
+from relaybox.testing.messages import message as make_message
 from relaybox.testing.publisher import MemoryPublisher
 
 
@@ -36,21 +36,7 @@ async def test_g05_a_keys_events_arrive_in_write_order_across_batches(outbox_db)
 
 
 def message(n: int, key: str) -> Message:
-    return Message(
-        n,
-        f"id-{n}",
-        "orders",
-        key,
-        n,
-        "",
-        "",
-        "application/json",
-        b"{}",
-        {},
-        datetime.now(UTC),
-        0,
-        "k:" + key,
-    )
+    return make_message(n, key=key, lane="k:" + key)
 
 
 async def test_g05_the_send_loop_keeps_arrival_order_within_each_key() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from relaybox.core.errors import ShutdownReleasedError
 from relaybox.core.events import Event, Message
@@ -21,6 +20,7 @@ from relaybox.core.stopping import stop_signal
 from relaybox.outbox.publishers import publish_in_key_order
 from relaybox.outbox.relay import Relay
 from relaybox.outbox.settings import RelaySettings
+from relaybox.testing.messages import message as make_message
 
 
 class ForgetfulPublisher:
@@ -48,21 +48,7 @@ async def test_g06_messages_missing_from_the_outcome_are_retried_not_dropped(out
 
 
 def message(n: int, key: str | None) -> Message:
-    return Message(
-        n,
-        f"id-{n}",
-        "orders",
-        key,
-        n,
-        "",
-        "",
-        "application/json",
-        b"{}",
-        {},
-        datetime.now(UTC),
-        0,
-        f"k:{key}",
-    )
+    return make_message(n, key=key, seq=n, lane=f"k:{key}")
 
 
 async def test_g06_a_stop_accounts_for_every_message_not_yet_sent() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from itertools import count
 
 import asyncpg
@@ -26,6 +25,7 @@ from relaybox.outbox.tables import Tables
 from relaybox.outbox.writer import Outbox
 from relaybox.ports.store import Claim, DeadFilter, Settlement, SettleReport
 from relaybox.testing import FakeClock, wait_until
+from relaybox.testing.messages import message as make_message
 from relaybox.testing.publisher import MemoryPublisher
 
 
@@ -162,21 +162,7 @@ async def test_o01_a_relay_stopped_mid_publish_hands_its_claim_back_at_once(outb
 
 
 def unkeyed(n: int) -> Message:
-    return Message(
-        n,
-        f"id-{n}",
-        "orders",
-        None,
-        None,
-        "",
-        "",
-        "application/json",
-        b"{}",
-        {},
-        datetime.now(UTC),
-        0,
-        f"u:{n}",
-    )
+    return make_message(n, lane=f"u:{n}")
 
 
 class DryLaneStore:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from relaybox.core.backoff import FixedBackoff, LinearBackoff
@@ -14,20 +12,17 @@ from relaybox.core.errors import (
     ShutdownReleasedError,
     TemporaryError,
 )
-from relaybox.core.events import Message, lane_of
+from relaybox.core.events import Message
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.outbox.decisions import decide, describe
 from relaybox.outbox.settings import RelaySettings
 from relaybox.outbox.settling import LaneBudget, SettlePlan
 from relaybox.ports.store import Claim, Settlement
+from relaybox.testing.messages import message as make_message
 
 
 def message(row_id: int, key: str | None = "a", attempts: int = 0) -> Message:
-    event_id = f"e{row_id}"
-    return Message(
-        row_id, event_id, "t", key, row_id if key else None, "", "", "application/json", b"{}",
-        {}, datetime.now(UTC), attempts, lane_of(key, event_id),
-    )  # fmt: skip
+    return make_message(row_id, key=key, attempts=attempts, topic="t")
 
 
 def claim_of(*messages: Message) -> Claim:
@@ -77,7 +72,7 @@ def test_the_last_allowed_attempt_makes_a_dead_letter_that_parks_its_key() -> No
         "TemporaryError: x",
         "TemporaryError",
     )
-    assert settlement.park == {"k:a": ("e1", "TemporaryError: x")}
+    assert settlement.park == {"k:a": ("id-1", "TemporaryError: x")}
 
 
 def test_a_permanent_error_is_dead_at_once_and_continue_leaves_the_key_open() -> None:

@@ -9,6 +9,7 @@ subclass them to check your own sources.
 from relaybox.testing.appliers import ScriptedApplier
 from relaybox.testing.clock import FakeClock, settle
 from relaybox.testing.conditions import wait_until
+from relaybox.testing.messages import message
 from relaybox.testing.observer import RecordingObserver
 from relaybox.testing.publisher import MemoryPublisher
 from relaybox.testing.sources import MemoryBatchSource, MemoryStreamSource
@@ -20,6 +21,7 @@ __all__ = [
     "MemoryStreamSource",
     "RecordingObserver",
     "ScriptedApplier",
+    "message",
     "settle",
     "wait_until",
 ]
