@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -16,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
+from writer_txn import Txn
 
 from relaybox.core.errors import ConfigurationError, EventValidationError, SchemaMissingError
 from relaybox.core.events import Event
@@ -24,32 +23,6 @@ from relaybox.outbox.writer import Outbox
 from relaybox.testing import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Txn:
-    """One business transaction on some driver, driven the way its users drive it."""
-
-    tx: object
-    sync: bool
-    on_commit: Callable[[], object]
-    on_rollback: Callable[[], object]
-
-    async def add(self, outbox: Outbox, *events: Event) -> tuple[str, ...]:
-        if self.sync:
-            return outbox.add(self.tx, *events)
-        return await outbox.add_async(self.tx, *events)
-
-    async def commit(self) -> None:
-        await _maybe_await(self.on_commit())
-
-    async def rollback(self) -> None:
-        await _maybe_await(self.on_rollback())
-
-
-async def _maybe_await(result: object) -> None:
-    if inspect.isawaitable(result):
-        await result
 
 
 Opener = Callable[[str], AbstractAsyncContextManager[Txn]]

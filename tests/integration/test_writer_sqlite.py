@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from writer_txn import Txn
 
 from relaybox.core.errors import ConfigurationError, EventValidationError, SchemaMissingError
 from relaybox.core.events import Event
@@ -24,32 +23,6 @@ from relaybox.outbox.tables import Tables
 from relaybox.outbox.writer import Outbox
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Txn:
-    """One business transaction on some driver, driven the way its users drive it."""
-
-    tx: object
-    sync: bool
-    on_commit: Callable[[], object]
-    on_rollback: Callable[[], object]
-
-    async def add(self, outbox: Outbox, *events: Event) -> tuple[str, ...]:
-        if self.sync:
-            return outbox.add(self.tx, *events)
-        return await outbox.add_async(self.tx, *events)
-
-    async def commit(self) -> None:
-        await _maybe_await(self.on_commit())
-
-    async def rollback(self) -> None:
-        await _maybe_await(self.on_rollback())
-
-
-async def _maybe_await(result: object) -> None:
-    if inspect.isawaitable(result):
-        await result
 
 
 Opener = Callable[[Path], AbstractAsyncContextManager[Txn]]
