@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from stores import Delegating
+
 from relaybox.core.events import Event
 from relaybox.outbox.relay import Relay
 from relaybox.outbox.settings import RelaySettings
@@ -19,30 +21,18 @@ from relaybox.testing import FakeClock, wait_until
 from relaybox.testing.publisher import MemoryPublisher
 
 
-class SlowSettle:
+class SlowSettle(Delegating):
     """The real store, with every settle held at a gate the test opens."""
 
     def __init__(self, store) -> None:  # type: ignore[no-untyped-def]
-        self.store = store
+        super().__init__(store)
         self.entered = asyncio.Event()
         self.gate = asyncio.Event()
-
-    async def claim(self, owner: str, limit: int, lease: float, /) -> Claim:
-        return await self.store.claim(owner, limit, lease)  # type: ignore[no-any-return]
 
     async def settle(self, claim: Claim, settlement: Settlement, /) -> SettleReport:
         self.entered.set()
         await self.gate.wait()
-        return await self.store.settle(claim, settlement)  # type: ignore[no-any-return]
-
-    async def extend(self, claim: Claim, lease: float, /) -> bool:
-        return await self.store.extend(claim, lease)  # type: ignore[no-any-return]
-
-    async def cleanup(self, dead_retention: float, batch_size: int, /) -> int:
-        return await self.store.cleanup(dead_retention, batch_size)  # type: ignore[no-any-return]
-
-    async def close(self) -> None:
-        return None
+        return await self.store.settle(claim, settlement)
 
 
 async def test_g03_a_settle_in_flight_when_the_grace_runs_out_still_completes(outbox_db) -> None:

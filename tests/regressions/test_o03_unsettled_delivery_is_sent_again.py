@@ -8,6 +8,8 @@ their own duplicate detection) and it is counted as an attempt.
 
 from __future__ import annotations
 
+from stores import Delegating
+
 from relaybox.core.errors import SettleError
 from relaybox.core.events import Event
 from relaybox.outbox.relay import Relay
@@ -15,30 +17,18 @@ from relaybox.ports.store import Claim, Settlement, SettleReport
 from relaybox.testing.publisher import MemoryPublisher
 
 
-class SettleFailsOnce:
+class SettleFailsOnce(Delegating):
     """The real store, except that the first settle dies as a lost connection would."""
 
     def __init__(self, store) -> None:  # type: ignore[no-untyped-def]
-        self.store = store
+        super().__init__(store)
         self.failed = False
-
-    async def claim(self, owner: str, limit: int, lease: float, /) -> Claim:
-        return await self.store.claim(owner, limit, lease)  # type: ignore[no-any-return]
 
     async def settle(self, claim: Claim, settlement: Settlement, /) -> SettleReport:
         if not self.failed:
             self.failed = True
             raise ConnectionResetError("connection lost while settling")
-        return await self.store.settle(claim, settlement)  # type: ignore[no-any-return]
-
-    async def extend(self, claim: Claim, lease: float, /) -> bool:
-        return await self.store.extend(claim, lease)  # type: ignore[no-any-return]
-
-    async def cleanup(self, dead_retention: float, batch_size: int, /) -> int:
-        return await self.store.cleanup(dead_retention, batch_size)  # type: ignore[no-any-return]
-
-    async def close(self) -> None:
-        return None
+        return await self.store.settle(claim, settlement)
 
 
 async def test_o03_a_delivery_whose_settle_failed_is_sent_again_with_the_same_id(

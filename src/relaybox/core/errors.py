@@ -156,13 +156,6 @@ class EventValidationError(ValidationError):
         super().__init__([f"{field}: {problem}"])
 
 
-class LeaseLostError(ReleasedError):
-    """The relay's lease on these events expired or was taken over, so it could not settle them.
-
-    Whoever holds the lease now decides their fate; this relay's result is discarded.
-    """
-
-
 class LeaseExpiredError(TemporaryError):
     """A relay claimed the event and its lease expired before it settled (a crash or a stall)."""
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -51,9 +50,8 @@ class OutboxSource:
     claimed as soon as one is handed out, and ``settle`` returns once the
     settlement is decided, writing it behind the next claim. Batches in flight
     never share a lane, since lanes stay leased until their settle commits. One
-    settle and ``claims_ahead`` claims (1) are in flight at most; :meth:`flush`
-    waits for the settle (raising its error), :meth:`release` hands back the
-    claims made ahead.
+    settle and one claim are ahead at most; :meth:`flush` waits for the settle
+    (raising its error), :meth:`release` hands back the claim made ahead.
     """
 
     def __init__(
@@ -69,13 +67,12 @@ class OutboxSource:
         self.owner = owner
         self.stats = stats
         self.pipelined = False
-        self.claims_ahead = 1
         self.last_claimed = 0
         self._clock = clock
         self._rng = random.Random()
         self._claim: Claim | None = None
         self._exhausted: list[Dead] = []
-        self._ahead: deque[asyncio.Task[Claim]] = deque()
+        self._ahead: asyncio.Task[Claim] | None = None
         self._settling: asyncio.Task[None] | None = None
         self._renewals: dict[int, asyncio.Task[None]] = {}
 
@@ -83,11 +80,6 @@ class OutboxSource:
 
     async def fetch(self, limit: int, /) -> Sequence[Message]:
         claim = await self._next(limit)
-        while not claim.messages and self._ahead:
-            # Claims made side by side split the lanes; an empty one is no sign of the end.
-            if claim.lanes:
-                await self._record(claim, Settlement())
-            claim = await self._ahead.popleft()
         if not claim.messages and self._settling is not None:
             # The lanes that settle holds may be all that is left: wait, then look again.
             await self.flush()
@@ -99,8 +91,7 @@ class OutboxSource:
         self.stats.claimed += len(claim.messages)
         self.stats.reclaimed += claim.reclaimed
         if self.pipelined and claim.messages:
-            while len(self._ahead) < self.claims_ahead:
-                self._ahead.append(asyncio.create_task(self._take(limit)))
+            self._ahead = asyncio.create_task(self._take(limit))
         ready, self._exhausted = self._split_exhausted(claim.messages)
         if not ready and claim.lanes:
             # Nothing to publish (its lanes ran dry, or only used-up events
@@ -109,7 +100,8 @@ class OutboxSource:
         return ready
 
     async def _next(self, limit: int) -> Claim:
-        return await (self._ahead.popleft() if self._ahead else self._take(limit))
+        ahead, self._ahead = self._ahead, None
+        return await (ahead if ahead is not None else self._take(limit))
 
     async def _take(self, limit: int) -> Claim:
         claim = await self.store.claim(self.owner, limit, self.settings.lease)
@@ -189,11 +181,10 @@ class OutboxSource:
                 self._settling = None
 
     async def release(self) -> None:
-        """Hand back the claims made ahead, unpublished and with no attempt counted."""
-        while self._ahead:
-            claim = await self._ahead.popleft()
-            if claim.lanes:
-                await self._record(claim, Settlement())
+        """Hand back the claim made ahead, unpublished and with no attempt counted."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and (claim := await ahead).lanes:
+            await self._record(claim, Settlement())
 
     async def close(self) -> None:
         """Finish what is in flight: write the pending settle, release every claim still held.
