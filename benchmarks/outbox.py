@@ -5,7 +5,8 @@
    an identical backlog (``outbox_throughput``). Best of ``--repeat`` runs.
 2. Writer overhead: transactions/s of a business INSERT alone and with one
    ``Outbox.add_async`` event, on asyncpg and psycopg, and for reference with
-   a plain INSERT of the same row instead (``outbox_writer``).
+   a plain INSERT of the same row, and with a bare ``SELECT 1`` round trip,
+   instead (``outbox_writer``).
 3. Latency: commit to publish at a steady ``--rate`` with a running relay,
    writer in this process (the target), then in a child process, then in this
    process with ``relay.wake()`` after each commit (``outbox_latency``).
@@ -81,6 +82,10 @@ def writer(args: argparse.Namespace, targets: Targets) -> dict[str, object]:
         print(
             f"    for reference, INSERT + a plain INSERT of the same row "
             f"{overhead.best('with_row'):,.0f} tx/s, {overhead.row_ratio:.2f}x"
+        )
+        print(
+            f"    and INSERT + a bare SELECT 1 (the round trip alone) "
+            f"{overhead.best('with_trip'):,.0f} tx/s, {overhead.trip_ratio:.2f}x"
         )
     return {driver: overhead.figures() for driver, overhead in results.items()}
 

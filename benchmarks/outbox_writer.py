@@ -3,10 +3,12 @@
 Each transaction inserts one business row and commits; the second variant
 adds one keyed event in the same transaction; the third instead adds the same
 row with a plain single-row INSERT (no key sequence), which shows what any
-second statement costs here and so how close ``add_async`` can get. Both run on one connection of
-the same driver, one commit each (``synchronous_commit`` as the server has
-it), taking turns every 100 transactions so drift (WAL flushing, checkpoints,
-other load on the machine) hits both alike.
+second statement costs here; the fourth sends a bare ``SELECT 1``: the cost of
+the round trip alone, below which no ``add`` that talks to the database can go.
+All run on one connection of the same driver, one commit each
+(``synchronous_commit`` as the server has it), taking turns every 100
+transactions so drift (WAL flushing, checkpoints, other load on the machine)
+hits them alike.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class Overhead:
     def row_ratio(self) -> float:
         return self.best("alone") / self.best("with_row")
 
+    @property
+    def trip_ratio(self) -> float:
+        return self.best("alone") / self.best("with_trip")
+
     def figures(self) -> dict[str, object]:
         return {
             "insert_alone_tx_per_s": round(self.best("alone")),
@@ -63,6 +69,8 @@ class Overhead:
             "cost_ratio": round(self.ratio, 3),
             "insert_with_plain_row_tx_per_s": round(self.best("with_row")),
             "plain_row_cost_ratio": round(self.row_ratio, 3),
+            "insert_with_round_trip_tx_per_s": round(self.best("with_trip")),
+            "round_trip_cost_ratio": round(self.trip_ratio, 3),
             "runs": {name: [round(r) for r in rates] for name, rates in self.rates.items()},
         }
 
@@ -134,8 +142,18 @@ async def with_asyncpg(dsn: str, tables: Tables, count: int, repeat: int) -> Ove
             await conn.execute(insert, f"customer-{number % KEYS:05d}", number)
             await conn.execute(plain, *row(number))
 
+    async def with_trip(number: int) -> None:
+        async with conn.transaction():
+            await conn.execute(insert, f"customer-{number % KEYS:05d}", number)
+            await conn.execute("SELECT 1")
+
     try:
-        variants = {"alone": alone, "with_event": with_event, "with_row": with_row}
+        variants = {
+            "alone": alone,
+            "with_event": with_event,
+            "with_row": with_row,
+            "with_trip": with_trip,
+        }
         return await rounds(variants, count, repeat)
     finally:
         await conn.close()
@@ -161,8 +179,18 @@ async def with_psycopg(dsn: str, tables: Tables, count: int, repeat: int) -> Ove
             await conn.execute(insert, (f"customer-{number % KEYS:05d}", number))
             await conn.execute(plain, row(number))
 
+    async def with_trip(number: int) -> None:
+        async with conn.transaction():
+            await conn.execute(insert, (f"customer-{number % KEYS:05d}", number))
+            await conn.execute("SELECT 1")
+
     try:
-        variants = {"alone": alone, "with_event": with_event, "with_row": with_row}
+        variants = {
+            "alone": alone,
+            "with_event": with_event,
+            "with_row": with_row,
+            "with_trip": with_trip,
+        }
         return await rounds(variants, count, repeat)
     finally:
         await conn.close()

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
+from relaybox.adapters.postgres import PostgresStore
 from relaybox.core.backoff import Backoff, FixedBackoff, RetryPolicy
 from relaybox.core.errors import PermanentError, SchemaMissingError, TemporaryError
 from relaybox.core.events import Event, Message
 from relaybox.outbox.relay import Relay
 from relaybox.outbox.settings import RelaySettings
+from relaybox.outbox.tables import Tables
+from relaybox.outbox.writer import Outbox
 from relaybox.pipeline.middleware.retry import retry
 from relaybox.ports.store import DeadFilter, Settlement
 from relaybox.testing import wait_until
@@ -235,3 +239,47 @@ async def test_run_refuses_to_start_without_the_schema_and_names_the_command(out
     with pytest.raises(SchemaMissingError, match="relaybox migrate"):
         await relay.run()
     assert not relay.running
+
+
+async def test_status_counts_the_events_of_live_claims_as_in_flight(outbox_db) -> None:
+    await outbox_db.write(*events("a", 2), *events(None, 1))
+    store = outbox_db.store
+    claim = await store.claim("relay", 100, 30.0)
+
+    status = await store.status()
+    assert (status.pending, status.in_flight) == (3, 3)
+
+    await store.settle(claim, Settlement(delivered=list(claim.messages)))
+    status = await store.status()
+    assert (status.pending, status.in_flight) == (0, 0)
+
+
+async def test_concurrent_claims_on_postgres_never_share_a_lane(
+    pg_store: object, pg_dsn: str, tables: Tables
+) -> None:
+    # Each relay has its own pool; their claims run at the same moment.
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        async with conn.transaction():
+            await Outbox(tables).add_async(
+                conn, *(Event("orders", {"n": n}, key=f"k{n % 40}") for n in range(400))
+            )
+    finally:
+        await conn.close()
+    relays = [await PostgresStore.connect(pg_dsn, tables) for _ in range(4)]
+    delivered: list[str] = []
+    try:
+        while True:
+            claims = await asyncio.gather(*(r.claim(f"relay-{i}", 25, 30.0) for i, r in
+                                            enumerate(relays)))  # fmt: skip
+            lanes = [lane for claim in claims for lane in claim.lanes]
+            assert len(lanes) == len(set(lanes)), "two live claims share a lane"
+            if not lanes:
+                break
+            for relay, claim in zip(relays, claims, strict=True):
+                delivered.extend(m.id for m in claim.messages)
+                await relay.settle(claim, Settlement(delivered=list(claim.messages)))
+    finally:
+        for relay in relays:
+            await relay.close()
+    assert len(delivered) == len(set(delivered)) == 400

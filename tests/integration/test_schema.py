@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 
 from relaybox.adapters.migrations import latest, migrations
+from relaybox.core.events import Event
 from relaybox.outbox.tables import Tables
+from relaybox.outbox.writer import Outbox
 
 pytestmark = pytest.mark.integration
 
@@ -20,19 +25,8 @@ EVENT = {
 DECLARED = {
     "": EVENT,
     "_keys": {"key", "last_seq"},
-    "_lanes": {
-        "lane",
-        "owner",
-        "token",
-        "lease_expires_at",
-        "claimed_at",
-        "claimed_ids",
-        "version",
-        "available_at",
-        "parked_at",
-        "parked_event_id",
-        "parked_reason",
-    },
+    "_lanes": {"lane", "available_at", "parked_at", "parked_event_id", "parked_reason"},
+    "_claims": {"token", "owner", "claimed_at", "expires_at", "lanes", "ids"},
     "_dead": (EVENT - {"available_at", "last_error"})
     | {"row_id", "error", "error_type", "dead_at"},
     "_migrations": {"version", "name", "applied_at"},
@@ -77,7 +71,7 @@ async def test_migrating_again_applies_nothing_and_reports_the_latest_version(ou
     assert await outbox_db.store.migrate() == []
     state = await outbox_db.store.schema()
     assert state.ready
-    assert state.current == latest(outbox_db.dialect) == 1
+    assert state.current == latest(outbox_db.dialect) == 2
 
 
 def test_each_dialect_has_the_same_migrations_in_order() -> None:
@@ -93,3 +87,91 @@ def test_table_names_are_validated_before_they_reach_sql() -> None:
     for bad in ("outbox; DROP TABLE users", "1outbox", "out-box", "x" * 49, ""):
         with pytest.raises(ConfigurationError, match="identifier"):
             Tables(bad)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def unmigrated(
+    request: pytest.FixtureRequest, tables: Tables, sqlite_path: object, pg_dsn: str
+) -> AsyncIterator[Any]:
+    """A store on a database without the outbox tables (dropped again afterwards)."""
+    if request.param == "postgresql":
+        from relaybox.adapters.postgres import PostgresStore
+
+        store: Any = await PostgresStore.connect(pg_dsn, tables)
+        try:
+            yield store
+        finally:
+            await store.drop()
+            await store.close()
+    else:
+        from relaybox.adapters.sqlite import SqliteStore
+
+        store = SqliteStore.open(sqlite_path, tables)  # type: ignore[arg-type]
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+async def test_upgrading_from_v1_keeps_parked_and_held_lanes_and_leases_move_to_claims(
+    unmigrated: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = unmigrated
+    postgres = type(store).__name__ == "PostgresStore"
+    admin = importlib.import_module(
+        "relaybox.adapters.postgres.admin" if postgres else "relaybox.adapters.sqlite.admin"
+    )
+    with monkeypatch.context() as patch:  # a database left at version 1
+        patch.setattr(admin, "migrations", lambda dialect, t: migrations(dialect, t)[:1])
+        assert await store.migrate() == [1]
+    t = store._tables
+    later = "now() + interval '1 hour'" if postgres else "1e12"
+    soon = "now()" if postgres else "0"
+    await execute(
+        store,
+        f"INSERT INTO {t.lanes} (lane, parked_at, parked_event_id, parked_reason) "
+        f"VALUES ('k:parked', {soon}, 'e-1', 'PermanentError: bad')",
+        f"INSERT INTO {t.lanes} (lane, available_at) VALUES ('k:held', {later})",
+        f"INSERT INTO {t.lanes} (lane, owner, token, lease_expires_at) "
+        f"VALUES ('k:leased', 'gone-relay', 7, {later})",
+    )
+
+    assert await store.migrate() == [2]
+
+    [parked] = await store.parked(10)
+    assert (parked.key, parked.event_id, parked.reason) == ("parked", "e-1", "PermanentError: bad")
+    outbox = Outbox(t)
+    for key in ("parked", "held", "leased"):
+        await write(store, outbox, Event("orders", key=key))
+    claim = await store.claim("relay", 10, 30.0)
+    # The old lease column is gone with its table's other lease state; a lane
+    # held for a retry still waits.
+    assert sorted(m.key for m in claim.messages if m.key) == ["leased"]
+
+
+async def execute(store: Any, *sql: str) -> None:
+    if type(store).__name__ == "PostgresStore":
+        async with store._pool.acquire() as conn:
+            for statement in sql:
+                await conn.execute(statement)
+    else:
+
+        def work(conn: sqlite3.Connection) -> None:
+            with conn:
+                for statement in sql:
+                    conn.execute(statement)
+
+        await store._db.run(work)
+
+
+async def write(store: Any, outbox: Outbox, *events: Event) -> None:
+    if type(store).__name__ == "PostgresStore":
+        async with store._pool.acquire() as conn, conn.transaction():
+            await outbox.add_async(conn, *events)
+    else:
+        conn = sqlite3.connect(store._db.path)
+        try:
+            with conn:
+                outbox.add(conn, *events)
+        finally:
+            conn.close()

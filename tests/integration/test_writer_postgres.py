@@ -401,6 +401,29 @@ async def test_two_writers_of_one_key_get_sequences_in_commit_order(
     assert [(r["event_id"], r["seq"]) for r in rows] == [(first_id, 1), (second_id, 2)]
 
 
+@pytest.mark.parametrize("per_call", [1, 2])
+async def test_a_keys_ids_rise_with_its_sequence_even_for_a_writer_that_waited(
+    pg_store: object, tables: Tables, pg_dsn: str, reader: asyncpg.Connection, per_call: int
+) -> None:
+    # The relay delivers a key's events in id order, so an id must be drawn
+    # after the key's lock is granted, never while waiting for it.
+    outbox = Outbox(tables)
+    async with asyncpg_connection(pg_dsn) as first, asyncpg_connection(pg_dsn) as second:
+
+        def batch() -> list[Event]:
+            return [Event("orders", key="order-1") for _ in range(per_call)]
+
+        await first.add(outbox, *batch())
+        pending = asyncio.create_task(second.add(outbox, *batch()))
+        await wait_for_lock_wait(reader, second.tx)  # type: ignore[arg-type]
+        await first.add(outbox, *batch())
+        await first.commit()
+        await pending
+        await second.commit()
+    rows = await stored(reader, tables)
+    assert [r["seq"] for r in rows] == list(range(1, 3 * per_call + 1))
+
+
 async def test_a_writer_that_rolls_back_leaves_no_gap_for_the_one_behind_it(
     pg_store: object, tables: Tables, pg_dsn: str, reader: asyncpg.Connection
 ) -> None:

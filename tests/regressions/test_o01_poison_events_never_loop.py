@@ -61,7 +61,7 @@ async def test_o01_an_expired_lease_counts_as_an_attempt(outbox_db) -> None:
     await outbox_db.write(Event("orders", key="a"), Event("orders"))
     crashed = await outbox_db.store.claim("crashed-relay", 10, 30.0)
     assert len(crashed.messages) == 2
-    await outbox_db.execute(f"UPDATE {{lanes}} SET lease_expires_at = {past(outbox_db)}")
+    await outbox_db.execute(f"UPDATE {{claims}} SET expires_at = {past(outbox_db)}")
 
     again = await outbox_db.store.claim("next-relay", 10, 30.0)
 
@@ -96,7 +96,7 @@ async def test_o01_an_expired_lease_counts_only_for_the_events_it_had_claimed(
         crashed = await pg_store.claim("crashed-relay", 10, 30.0)
         assert [m.id for m in crashed.messages] == [on_time]
         await transaction.commit()
-        await other.execute(tables.render("UPDATE {lanes} SET lease_expires_at = '-infinity'"))
+        await other.execute(tables.render("UPDATE {claims} SET expires_at = '-infinity'"))
     finally:
         await slow.close()
         await other.close()

@@ -22,7 +22,7 @@ def past(outbox_db) -> str:  # type: ignore[no-untyped-def]
 
 async def take_over(outbox_db, owner: str = "new-relay") -> Claim:  # type: ignore[no-untyped-def]
     """Let every lease expire, then claim everything as ``owner``."""
-    await outbox_db.execute(f"UPDATE {{lanes}} SET lease_expires_at = {past(outbox_db)}")
+    await outbox_db.execute(f"UPDATE {{claims}} SET expires_at = {past(outbox_db)}")
     return await outbox_db.store.claim(owner, 100, 30.0)
 
 
@@ -58,7 +58,7 @@ async def test_o02_a_lost_lease_cannot_be_renewed(outbox_db) -> None:
     store = outbox_db.store
     slow = await store.claim("slow-relay", 100, 30.0)
     new = await take_over(outbox_db)
-    expiry = "SELECT lease_expires_at FROM {lanes} WHERE lane = 'k:a'"
+    expiry = "SELECT max(expires_at) FROM {claims}"
     before = await outbox_db.scalar(expiry)
 
     assert await store.extend(slow, 3600.0) is False

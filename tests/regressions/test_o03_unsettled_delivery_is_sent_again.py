@@ -44,7 +44,7 @@ async def test_o03_a_delivery_whose_settle_failed_is_sent_again_with_the_same_id
     assert len(first) == 3
 
     past = "'-infinity'" if outbox_db.dialect == "postgresql" else "0"
-    await outbox_db.execute(f"UPDATE {{lanes}} SET lease_expires_at = {past}")
+    await outbox_db.execute(f"UPDATE {{claims}} SET expires_at = {past}")
     await relay.drain()
 
     assert publisher.ids()[3:] == first

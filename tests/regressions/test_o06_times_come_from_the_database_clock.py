@@ -41,7 +41,7 @@ async def test_o06_a_relay_with_a_wrong_clock_schedules_retries_on_the_database_
 
     # A lease is the database's now() plus its length, whatever the relay's clock says.
     claim = await outbox_db.store.claim(relay.owner, 1, settings.lease)
-    lease_left = await outbox_db.scalar(seconds_until(outbox_db, "lease_expires_at", "{lanes}"))
+    lease_left = await outbox_db.scalar(seconds_until(outbox_db, "expires_at", "{claims}"))
     assert 40.0 < float(lease_left) <= 45.0
     await outbox_db.store.settle(claim, Settlement())  # hand it back untouched
 

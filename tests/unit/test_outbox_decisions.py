@@ -16,7 +16,7 @@ from relaybox.core.events import Message
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.outbox.decisions import decide, describe
 from relaybox.outbox.settings import RelaySettings
-from relaybox.outbox.settling import LaneBudget, SettlePlan
+from relaybox.outbox.settling import SettlePlan
 from relaybox.ports.store import Claim, Settlement
 from relaybox.testing.messages import message as make_message
 
@@ -103,17 +103,6 @@ def test_settlement_only_touches_lanes_whose_lease_is_still_held() -> None:
     assert plan.delivered == [1]
     assert plan.lost == [b]
     assert [u.lane for u in plan.lanes] == ["k:a"]
-
-
-def test_lane_budget_grows_for_shallow_lanes_and_shrinks_for_thin_full_batches() -> None:
-    budget = LaneBudget()
-    assert budget.lanes(1000) == 50
-    budget.observe(1000, 50, 50, 50)  # one event per lane: too few lanes
-    assert budget.lanes(1000) == 100
-    budget.observe(1000, 100, 100, 1000)  # full, ten per lane: keep
-    assert budget.lanes(1000) == 100
-    budget.observe(1000, 100, 400, 1000)  # full but 2.5 per lane: fewer lanes
-    assert budget.lanes(1000) == 50
 
 
 @pytest.mark.parametrize(

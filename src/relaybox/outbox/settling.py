@@ -60,32 +60,3 @@ class SettlePlan:
                 )
             )
         return plan
-
-
-class LaneBudget:
-    """How many lanes a claim should lease to fill a batch, learnt from the last claims.
-
-    Every leased lane costs a row lock, an index scan and a release, so a claim
-    of 1000 events should lease a few deep lanes rather than 1000 shallow ones.
-    The budget starts at a twentieth of the batch; it doubles while claims come
-    back less than half full because of it (many shallow lanes), and halves
-    while full claims take fewer than 8 events per lane. The gap between the
-    two rules keeps it from oscillating.
-    """
-
-    def __init__(self, share: int = 20, floor: int = 16) -> None:
-        self._share = share
-        self._floor = floor
-        self._lanes: int | None = None
-
-    def lanes(self, limit: int) -> int:
-        if self._lanes is None:
-            self._lanes = max(self._floor, limit // self._share)
-        return max(1, min(limit, self._lanes))
-
-    def observe(self, limit: int, budget: int, leased: int, claimed: int) -> None:
-        per_lane = limit // max(1, leased)
-        if claimed * 10 >= limit * 9 and per_lane < 8:
-            self._lanes = max(self._floor, budget // 2)
-        elif claimed * 2 < limit and leased >= budget:
-            self._lanes = min(limit, budget * 2)

@@ -41,6 +41,10 @@ class Tables:
         return f"{self.name}_lanes"
 
     @property
+    def claims(self) -> str:
+        return f"{self.name}_claims"
+
+    @property
     def dead(self) -> str:
         return f"{self.name}_dead"
 
@@ -58,6 +62,7 @@ class Tables:
             events=self.events,
             keys=self.keys,
             lanes=self.lanes,
+            claims=self.claims,
             dead=self.dead,
             tokens=self.tokens,
             migrations=self.migrations,

@@ -22,6 +22,7 @@ class Claim:
 
     ``token`` is the fencing token: a settle carrying an older token is refused.
     ``lanes`` are every lane leased by this claim (released again by settle).
+    ``messages`` hold each lane's events in its order; lanes may interleave.
     ``reclaimed`` counts messages whose previous lease had expired unsettled;
     that interrupted delivery was counted as a failed attempt.
     """

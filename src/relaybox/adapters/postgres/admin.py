@@ -67,7 +67,8 @@ class PostgresAdmin:
         t = self._tables
         async with self._pool.acquire() as conn:
             await conn.execute(
-                f"DROP TABLE IF EXISTS {t.events}, {t.keys}, {t.lanes}, {t.dead}, {t.migrations}; "
+                f"DROP TABLE IF EXISTS {t.events}, {t.keys}, {t.lanes}, {t.claims}, {t.dead}, "
+                f"{t.migrations}; "
                 f"DROP SEQUENCE IF EXISTS {t.tokens}"
             )
 
@@ -79,9 +80,8 @@ class PostgresAdmin:
             f"""
             SELECT
               (SELECT count(*) FROM {t.events}) AS pending,
-              (SELECT count(*) FROM {t.events} e JOIN {t.lanes} l ON l.lane = e.lane
-                WHERE l.lease_expires_at > now() AND e.id = ANY(l.claimed_ids))
-                AS in_flight,
+              (SELECT count(*) FROM {t.claims} c CROSS JOIN unnest(c.ids) AS i(id)
+                JOIN {t.events} e ON e.id = i.id WHERE c.expires_at > now()) AS in_flight,
               (SELECT count(*) FROM {t.events} WHERE attempts > 0) AS retrying,
               (SELECT count(*) FROM {t.dead}) AS dead,
               (SELECT count(*) FROM {t.lanes} WHERE parked_at IS NOT NULL) AS parked,
@@ -132,9 +132,8 @@ class PostgresAdmin:
 
     async def unpark(self, key: str, /) -> bool:
         touched = await self._durably(
-            f"UPDATE {self._tables.lanes} SET parked_at = NULL, parked_event_id = NULL, "
-            "parked_reason = NULL, available_at = '-infinity', version = version + 1 "
-            "WHERE lane = $1 AND parked_at IS NOT NULL",
+            # A lane row only says "wait" or "stop": an open lane has none.
+            f"DELETE FROM {self._tables.lanes} WHERE lane = $1 AND parked_at IS NOT NULL",
             "k:" + key,
         )
         return touched == 1
@@ -167,11 +166,10 @@ class PostgresAdmin:
     async def _replay_one(self, conn: Any, row: asyncpg.Record) -> None:
         t = self._tables
         seq = row["seq"]
+        parked_here = False
         if row["key"] is not None:
             parked_here = await conn.fetchval(
-                f"UPDATE {t.lanes} SET parked_at = NULL, parked_event_id = NULL, "
-                "parked_reason = NULL, available_at = '-infinity', version = version + 1 "
-                "WHERE lane = $1 AND parked_event_id = $2 RETURNING true",
+                f"DELETE FROM {t.lanes} WHERE lane = $1 AND parked_event_id = $2 RETURNING true",
                 row["lane"],
                 row["event_id"],
             )
@@ -199,6 +197,20 @@ class PostgresAdmin:
             row["created_at"],
         )
         await conn.execute(f"DELETE FROM {t.dead} WHERE id = $1", row["id"])
+        if parked_here:
+            # Back in front of what is pending of its key: give those events new
+            # ids behind it, as the relay reads a key's events in id order.
+            await conn.execute(_BEHIND.format(events=t.events), row["lane"], seq)
+
+
+_COLUMNS = (
+    "event_id, topic, key, seq, lane, type, aggregate_type, content_type, payload, headers, "
+    "created_at, available_at, attempts, first_failed_at, last_failed_at, last_error"
+)
+_BEHIND = f"""
+WITH behind AS (DELETE FROM {{events}} WHERE lane = $1 AND seq > $2 RETURNING *)
+INSERT INTO {{events}} ({_COLUMNS}) SELECT {_COLUMNS} FROM behind ORDER BY seq, id
+"""
 
 
 def _where(where: DeadFilter) -> tuple[str, list[object]]:

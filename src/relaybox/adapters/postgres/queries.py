@@ -2,138 +2,92 @@
 
 from __future__ import annotations
 
-# A claim is one statement, one round trip:
+# Claims are made one at a time per outbox: a claim's transaction first takes
+# this lock, so the statement after it sees every claim committed before it
+# (a statement's snapshot is taken when it starts, hence a statement of its
+# own). Publishing and settling run side by side; only choosing is serial.
+LOCK = "SELECT pg_advisory_xact_lock(hashtext('relaybox claim {events}'))"
+
+# A claim is then one statement. It rests on one invariant: within a lane, id
+# order is delivery order. Writers draw an event's id while holding its key's
+# row lock (see ``outbox/writing/postgres.py``), so a key's ids rise with its
+# sequence; a replay that puts an old event back renumbers what is pending
+# behind it (``admin.py``). Unkeyed lanes have no order.
 #
-# * candidates - lanes of the oldest due events, skipping lanes that are leased,
-#   parked or held shut. A blocked lane is filtered inside the scan, so it can
-#   never crowd healthy lanes out of the batch; NOT IN over an uncorrelated
-#   subquery is one hashed lookup per row, so the scan streams and stops at the
-#   LIMIT. Lanes seen for the first time come back as ``missing``: they get
-#   their row from CREATE_LANES, a statement of its own, and are leased next.
-#   (Inserting them here would let two claims wait on each other: a claim's
-#   insert waits for the other's lease of the same lane, and vice versa.)
-# * grabbed - lease what nobody else holds (SKIP LOCKED lets relays claim side
-#   by side). A lane is taken only if its ``version`` is still the one this
-#   statement's snapshot saw: every settle bumps it, so a lane settled by
-#   another relay after this statement began (whose deleted events this
-#   snapshot still shows) is skipped until the next claim instead of being
-#   handed out stale. The previous owner is kept: set, its lease expired
-#   without a settle.
-# * heads - each lane's head in order: what the scan saw of it, plus an even
-#   share of the rest of the batch.
-# * leased - owner, a new fencing token, expiry, and the ids handed out.
-# * reclaimed - an expired lease may have published its events before its
-#   relay died: that interrupted delivery counts as a failed attempt, for
-#   exactly the events it handed out. (The rows returned carry the attempts
-#   from before; the caller adds the one counted here.)
+# * expired - a lease that ran out: its claim row goes. Its relay may have
+#   published the events before it died, so that interrupted delivery counts
+#   as a failed attempt, for exactly the events it handed out (reclaimed; the
+#   rows returned carry the attempts from before, the caller adds this one).
+#   A settle that holds the row (its lease was live when it began) makes this
+#   wait, and then the row is gone: not expired after all.
+# * blocked - lanes of the live claims (as of this statement's snapshot, so a
+#   claim whose settle commits meanwhile still blocks: its deleted events are
+#   never handed out again), and lanes parked or held shut for a retry.
+# * scan - the oldest due events by id in lanes not blocked. A blocked lane is
+#   filtered inside the scan, so it can never crowd healthy lanes out of the
+#   batch; NOT IN over an uncorrelated subquery is one hashed lookup per row,
+#   so the scan streams and stops at the LIMIT. Every earlier event of a lane
+#   it returns is delivered or in this scan, so the scan holds each lane's
+#   head, in order.
+# * claimed - the lease: one row, with owner, a new fencing token, expiry, the
+#   lanes and the ids handed out, however many lanes the batch spans.
 CLAIM = """
-WITH candidates AS (
-    SELECT c.lane, count(*) AS seen FROM (
-        SELECT e.lane, e.id FROM {events} e
-        WHERE e.available_at <= now()
-          AND e.lane NOT IN (
-              SELECT l.lane FROM {lanes} l
-              WHERE l.parked_at IS NOT NULL OR l.available_at > now() OR l.lease_expires_at > now())
-        ORDER BY e.id
-        LIMIT $1
-    ) c
-    GROUP BY c.lane ORDER BY min(c.id) LIMIT $2
-), known AS (
-    SELECT c.lane, c.seen, l.version FROM candidates c JOIN {lanes} l ON l.lane = c.lane
-), grabbed AS (
-    -- One primary-key lookup per candidate; SKIP LOCKED never waits, so the
-    -- order of locking cannot deadlock.
-    SELECT g.*, k.seen FROM known k
-    CROSS JOIN LATERAL (
-        SELECT l.lane, l.owner AS prev_owner, l.claimed_ids AS prev_ids
-        FROM {lanes} l
-        WHERE l.lane = k.lane AND l.version = k.version AND l.parked_at IS NULL
-          AND l.available_at <= now()
-          AND (l.lease_expires_at IS NULL OR l.lease_expires_at <= now())
-        FOR UPDATE SKIP LOCKED
-    ) g
-), sized AS (
-    SELECT g.*, g.seen + ($3::int - sum(g.seen) OVER ())::int / count(*) OVER () AS take
-    FROM grabbed g
-), heads AS (
-    SELECT x.id, x.event_id, x.topic, x.key, x.seq, x.lane, x.type, x.aggregate_type,
-           x.content_type, x.payload, x.headers, x.created_at, x.attempts
-    FROM sized s
-    CROSS JOIN LATERAL (
-        SELECT * FROM {events} e
-        WHERE e.lane = s.lane AND (e.key IS NOT NULL OR e.available_at <= now())
-        ORDER BY e.seq, e.id
-        LIMIT s.take
-    ) x
-), handed AS (
-    SELECT lane, array_agg(id) AS ids FROM heads GROUP BY lane
-), token AS (
-    SELECT nextval('{tokens}') AS value
-), leased AS (
-    UPDATE {lanes} l
-    SET owner = $4, token = t.value, lease_expires_at = now() + make_interval(secs => $5),
-        claimed_at = now(), claimed_ids = h.ids
-    FROM sized s CROSS JOIN token t LEFT JOIN handed h ON h.lane = s.lane
-    WHERE l.lane = s.lane
-    RETURNING l.lane, l.token, s.prev_owner, s.prev_ids
+WITH expired AS (
+    DELETE FROM {claims} WHERE expires_at <= now() RETURNING token, owner, ids
 ), reclaimed AS (
     UPDATE {events} e
     SET attempts = e.attempts + 1, first_failed_at = coalesce(e.first_failed_at, now()),
         last_failed_at = now(),
-        last_error = 'LeaseExpiredError: the lease of relay ' || r.prev_owner
+        last_error = 'LeaseExpiredError: the lease of relay ' || x.owner
                      || ' expired before it settled'
-    FROM (SELECT unnest(prev_ids) AS id, prev_owner FROM leased WHERE prev_owner IS NOT NULL) r
-    WHERE e.id = r.id
+    FROM (SELECT unnest(ids) AS id, owner FROM expired) x
+    WHERE e.id = x.id
     RETURNING e.id
+), blocked AS (
+    SELECT unnest(c.lanes) AS lane FROM {claims} c
+    WHERE c.token NOT IN (SELECT token FROM expired)
+    UNION ALL
+    SELECT l.lane FROM {lanes} l WHERE l.parked_at IS NOT NULL OR l.available_at > now()
+), scan AS (
+    SELECT e.id, e.event_id, e.topic, e.key, e.seq, e.lane, e.type, e.aggregate_type,
+           e.content_type, e.payload, e.headers, e.created_at, e.attempts
+    FROM {events} e
+    WHERE (e.key IS NOT NULL OR e.available_at <= now())
+      AND e.lane NOT IN (SELECT lane FROM blocked)
+    ORDER BY e.id
+    LIMIT $1
+), claimed AS (
+    INSERT INTO {claims} (token, owner, expires_at, lanes, ids)
+    SELECT nextval('{tokens}'), $2, now() + make_interval(secs => $3),
+           array(SELECT DISTINCT lane FROM scan), array(SELECT id FROM scan)
+    WHERE EXISTS (SELECT 1 FROM scan)
+    RETURNING token, lanes
 )
--- The heads, then one last row with what concerns the whole claim (sent once,
--- not repeated on every row).
-SELECT NULL AS missing, NULL AS lanes, NULL AS token, NULL AS reclaimed, h.* FROM heads h
+-- The events in id order (so each lane's in its order), then one last row with
+-- what concerns the whole claim (sent once, not on every row).
+SELECT NULL::text[] AS lanes, NULL::bigint AS token, NULL::bigint[] AS reclaimed, s.*
+FROM scan s
 UNION ALL
-SELECT (SELECT array_agg(c.lane ORDER BY c.lane) FROM candidates c
-        WHERE NOT EXISTS (SELECT 1 FROM {lanes} n WHERE n.lane = c.lane)),
-       (SELECT array_agg(lane) FROM leased),
-       (SELECT max(token) FROM leased),
+SELECT (SELECT lanes FROM claimed), (SELECT token FROM claimed),
        (SELECT array_agg(id) FROM reclaimed),
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 """
 
-CREATE_LANES = """
-INSERT INTO {lanes} (lane) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (lane) DO NOTHING
-"""
-
-# The common case in one round trip: everything delivered and every lease
-# still ours. Only then does anything change (the InitPlan ``whole`` is false
-# otherwise); the caller sees which lanes were held and takes the careful path.
-# Deleting by primary key alone, once the lanes are known to be ours, visits
-# just the delivered rows instead of every row of every lane.
+# The common case in one round trip: everything delivered. The lease is ours
+# if its row is still there and live; deleting it ends it. Only then are the
+# delivered rows deleted (by primary key, visiting just those rows).
 SETTLE_DELIVERED = """
-WITH held AS (
-    SELECT lane FROM {lanes}
-    WHERE lane = ANY($1::text[]) AND token = $2 AND lease_expires_at > now()
-    ORDER BY lane
-    FOR UPDATE
-), whole AS (
-    SELECT count(*) = cardinality($1::text[]) AS ours FROM held
+WITH ended AS (
+    DELETE FROM {claims} WHERE token = $1 AND expires_at > now() RETURNING token
 ), deleted AS (
     DELETE FROM {events} e
-    WHERE e.id = ANY($3::bigint[]) AND (SELECT ours FROM whole)
+    WHERE e.id = ANY($2::bigint[]) AND (SELECT count(*) > 0 FROM ended)
     RETURNING e.id
-), released AS (
-    UPDATE {lanes} l
-    SET owner = NULL, token = NULL, lease_expires_at = NULL, claimed_at = NULL, claimed_ids = NULL,
-        version = l.version + 1
-    FROM held h WHERE l.lane = h.lane AND (SELECT ours FROM whole)
 )
-SELECT array(SELECT lane FROM held) AS held, (SELECT count(*) FROM deleted) AS deleted
+SELECT (SELECT count(*) > 0 FROM ended) AS held, (SELECT count(*) FROM deleted) AS deleted
 """
 
-HELD = """
-SELECT lane FROM {lanes}
-WHERE lane = ANY($1::text[]) AND token = $2 AND lease_expires_at > now()
-ORDER BY lane
-FOR UPDATE
-"""
+END_CLAIM = "DELETE FROM {claims} WHERE token = $1 AND expires_at > now() RETURNING token"
 
 DELETE_DELIVERED = "DELETE FROM {events} WHERE id = ANY($1::bigint[])"
 
@@ -160,22 +114,27 @@ SELECT id, event_id, topic, key, seq, lane, type, aggregate_type, content_type, 
 FROM moved
 """
 
-RELEASE = """
-UPDATE {lanes} l
-SET owner = NULL, token = NULL, lease_expires_at = NULL, claimed_at = NULL, claimed_ids = NULL,
-    version = l.version + 1,
-    available_at = CASE WHEN r.hold IS NULL THEN l.available_at
-                        ELSE now() + make_interval(secs => r.hold) END,
-    parked_at = CASE WHEN r.park_event IS NULL THEN l.parked_at ELSE now() END,
-    parked_event_id = coalesce(r.park_event, l.parked_event_id),
-    parked_reason = coalesce(r.park_reason, l.parked_reason)
+# Lanes that must wait (a keyed retry) or stop (a parked key) get a row; no
+# other lane needs one.
+HOLD_OR_PARK = """
+INSERT INTO {lanes} AS l (lane, available_at, parked_at, parked_event_id, parked_reason)
+SELECT r.lane,
+       CASE WHEN r.hold IS NULL THEN '-infinity' ELSE now() + make_interval(secs => r.hold) END,
+       CASE WHEN r.park_event IS NULL THEN NULL ELSE now() END,
+       r.park_event, r.park_reason
 FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[]) AS r(lane, hold, park_event, park_reason)
-WHERE l.lane = r.lane
+ORDER BY r.lane
+ON CONFLICT (lane) DO UPDATE SET
+    available_at = CASE WHEN EXCLUDED.available_at = '-infinity' THEN l.available_at
+                        ELSE EXCLUDED.available_at END,
+    parked_at = coalesce(EXCLUDED.parked_at, l.parked_at),
+    parked_event_id = coalesce(EXCLUDED.parked_event_id, l.parked_event_id),
+    parked_reason = coalesce(EXCLUDED.parked_reason, l.parked_reason)
 """
 
 EXTEND = """
-UPDATE {lanes} SET lease_expires_at = now() + make_interval(secs => $3)
-WHERE lane = ANY($1::text[]) AND token = $2 AND lease_expires_at > now()
+UPDATE {claims} SET expires_at = now() + make_interval(secs => $2)
+WHERE token = $1 AND expires_at > now()
 """
 
 PURGE_OLD_DEAD = """
@@ -183,13 +142,9 @@ DELETE FROM {dead} WHERE id IN (
     SELECT id FROM {dead} WHERE dead_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2)
 """
 
-# Idle lanes carry no state worth keeping. Key sequences are never removed: a
-# key that restarted at 1 while an older event of it was still pending would
-# overtake that event.
+# A lane row whose hold has passed and that is not parked says nothing.
 PURGE_IDLE_LANES = """
 DELETE FROM {lanes} WHERE lane IN (
-    SELECT l.lane FROM {lanes} l
-    WHERE l.owner IS NULL AND l.parked_at IS NULL AND l.available_at <= now()
-      AND NOT EXISTS (SELECT 1 FROM {events} e WHERE e.lane = l.lane)
+    SELECT lane FROM {lanes} WHERE parked_at IS NULL AND available_at <= now()
     LIMIT $1 FOR UPDATE SKIP LOCKED)
 """

@@ -10,13 +10,13 @@ from relaybox.adapters.postgres import queries as q
 from relaybox.adapters.postgres.admin import PostgresAdmin
 from relaybox.core.errors import SchemaMissingError
 from relaybox.core.events import Message, decode_headers
-from relaybox.outbox.settling import LaneBudget, SettlePlan
+from relaybox.outbox.settling import SettlePlan
 from relaybox.outbox.tables import Tables
 from relaybox.ports.store import Claim, Settlement, SettleReport
 
 # Plans: the statements are written so that a generic plan is a good plan
-# (primary-key and lane lookups driven from small arrays, LATERAL per lane, a
-# hashed NOT IN), so PostgreSQL may cache them; planning each call cost a
+# (primary-key lookups driven from arrays, a hashed NOT IN, one lease row per
+# claim), so PostgreSQL may cache them; planning each call cost a
 # tenth of the relay's database time.
 RELAY_SESSION = {
     # The relay's own commits need not wait for the disk. If the server crashes
@@ -24,6 +24,10 @@ RELAY_SESSION = {
     # events are delivered again: a duplicate, never a loss (the business
     # transactions that wrote them keep their own durable commits).
     "synchronous_commit": "off",
+    # The statements are short and touch a batch's rows by key: compiling one
+    # with JIT (which PostgreSQL may pick from a high row estimate) costs more
+    # than running it.
+    "jit": "off",
 }
 
 
@@ -40,7 +44,6 @@ class PostgresStore(PostgresAdmin):
         self._sql = {name: tables.render(getattr(q, name)) for name in _QUERIES}
         self.claims = 0
         self._dsn = dsn
-        self._budget = LaneBudget()
 
     @classmethod
     async def connect(
@@ -60,30 +63,23 @@ class PostgresStore(PostgresAdmin):
             return await self._claim(owner, limit, lease)
         except asyncpg.UndefinedTableError as exc:
             raise SchemaMissingError(
-                f"outbox table {self._tables.events} does not exist ({exc})"
+                f"the outbox {self._tables.name} is missing a table ({exc})"
             ) from exc
 
     async def _claim(self, owner: str, limit: int, lease: float) -> Claim:
-        budget = self._budget.lanes(limit)
-        args = (min(limit, budget * 4), budget, limit, owner, lease)
-        rows = await self._pool.fetch(self._sql["CLAIM"], *args)
-        if rows[-1]["missing"]:
-            # Lanes seen for the first time: give them their row, then lease.
-            await self._pool.execute(self._sql["CREATE_LANES"], rows[-1]["missing"])
-            if not rows[-1]["lanes"]:
-                rows = await self._pool.fetch(self._sql["CLAIM"], *args)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._sql["LOCK"])
+            rows = await conn.fetch(self._sql["CLAIM"], limit, owner, lease)
         *heads, whole = rows
-        if not whole["lanes"]:
-            return Claim(owner, 0, (), ())
-        lanes = tuple(whole["lanes"])
         again = set(whole["reclaimed"] or ())
+        if not heads:
+            return Claim(owner, 0, (), ())
         messages = tuple(_message(r, again) for r in heads)
-        if not _in_lane_order(messages):
+        if not _in_key_order(messages):
             messages = tuple(sorted(messages, key=_lane_order))
         self.claims += 1
-        self._budget.observe(limit, budget, len(lanes), len(messages))
         counted = sum(1 for m in messages if m.row_id in again) if again else 0
-        return Claim(owner, whole["token"], lanes, messages, counted)
+        return Claim(owner, whole["token"], tuple(whole["lanes"]), messages, counted)
 
     async def settle(self, claim: Claim, settlement: Settlement, /) -> SettleReport:
         if not claim.lanes:
@@ -91,17 +87,15 @@ class PostgresStore(PostgresAdmin):
         sql = self._sql
         if len(settlement.delivered) == len(claim.messages) and not settlement.dead:
             row = await self._pool.fetchrow(
-                sql["SETTLE_DELIVERED"],
-                list(claim.lanes),
-                claim.token,
-                [m.row_id for m in settlement.delivered],
+                sql["SETTLE_DELIVERED"], claim.token, [m.row_id for m in settlement.delivered]
             )
             assert row is not None
-            if len(row["held"]) == len(claim.lanes):
+            if row["held"]:
                 return SettleReport(row["deleted"])
-            # Some lease was lost: settle what is still ours, below.
+            return SettleReport(0, tuple(settlement.delivered))
         async with self._pool.acquire() as conn, conn.transaction():
-            held = {r[0] for r in await conn.fetch(sql["HELD"], list(claim.lanes), claim.token)}
+            ended = await conn.fetchval(sql["END_CLAIM"], claim.token)
+            held = set(claim.lanes) if ended else set()
             plan = SettlePlan.build(claim, settlement, held)
             if plan.delivered:
                 await conn.execute(sql["DELETE_DELIVERED"], plan.delivered)
@@ -120,23 +114,22 @@ class PostgresStore(PostgresAdmin):
                     [d.error_type for d in plan.dead],
                     [d.attempts for d in plan.dead],
                 )
-            if plan.lanes:
+            shut = [u for u in plan.lanes if u.hold is not None or u.park_event_id is not None]
+            if shut:
                 await conn.execute(
-                    sql["RELEASE"],
-                    [u.lane for u in plan.lanes],
-                    [u.hold for u in plan.lanes],
-                    [u.park_event_id for u in plan.lanes],
-                    [u.park_reason for u in plan.lanes],
+                    sql["HOLD_OR_PARK"],
+                    [u.lane for u in shut],
+                    [u.hold for u in shut],
+                    [u.park_event_id for u in shut],
+                    [u.park_reason for u in shut],
                 )
         return SettleReport(plan.settled, tuple(plan.lost))
 
     async def extend(self, claim: Claim, lease: float, /) -> bool:
         if not claim.lanes:
             return True
-        status = await self._pool.execute(
-            self._sql["EXTEND"], list(claim.lanes), claim.token, lease
-        )
-        return _rowcount(status) == len(claim.lanes)
+        status = await self._pool.execute(self._sql["EXTEND"], claim.token, lease)
+        return _rowcount(status) == 1
 
     async def cleanup(self, dead_retention: float, batch_size: int, /) -> int:
         removed = 0
@@ -182,14 +175,14 @@ class PostgresStore(PostgresAdmin):
 
 
 _QUERIES = (
+    "LOCK",
     "CLAIM",
-    "CREATE_LANES",
     "SETTLE_DELIVERED",
-    "HELD",
+    "END_CLAIM",
     "DELETE_DELIVERED",
     "SCHEDULE_RETRY",
     "MOVE_TO_DEAD",
-    "RELEASE",
+    "HOLD_OR_PARK",
     "EXTEND",
     "PURGE_OLD_DEAD",
     "PURGE_IDLE_LANES",
@@ -198,15 +191,15 @@ _QUERIES = (
 
 def _message(r: asyncpg.Record, reclaimed: set[int]) -> Message:
     # Positional on purpose: the relay builds hundreds of thousands of these a second.
-    # Columns of CLAIM: missing, lanes, token, reclaimed (set on the last row only),
+    # Columns of CLAIM: lanes, token, reclaimed (set on the last row only),
     # then id, event_id, topic,
     # key, seq, lane, type, aggregate_type, content_type, payload, headers,
     # created_at, attempts (from before a reclaim counted one more).
-    attempts = r[16] + 1 if reclaimed and r[4] in reclaimed else r[16]
+    attempts = r[15] + 1 if reclaimed and r[3] in reclaimed else r[15]
     # fmt: off
     return Message(
-        r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13], decode_headers(r[14]), r[15],
-        attempts, r[9],
+        r[3], r[4], r[5], r[6], r[7], r[9], r[10], r[11], r[12], decode_headers(r[13]), r[14],
+        attempts, r[8],
     )
     # fmt: on
 
@@ -221,20 +214,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-def _in_lane_order(messages: Sequence[Message]) -> bool:
-    """True when each lane's messages are together and in order (as the join returns them)."""
-    seen: set[str] = set()
-    lane, last = "", -1
+def _in_key_order(messages: Sequence[Message]) -> bool:
+    """True when each key's messages come in sequence order (as the claim returns them)."""
+    last: dict[str, int] = {}
     for m in messages:
-        position = m.row_id if m.seq is None else m.seq
-        if m.lane != lane:
-            if m.lane in seen:
+        if m.seq is not None:
+            if last.get(m.lane, 0) >= m.seq:
                 return False
-            seen.add(m.lane)
-            lane = m.lane
-        elif position <= last:
-            return False
-        last = position
+            last[m.lane] = m.seq
     return True
 
 

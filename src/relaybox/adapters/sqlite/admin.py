@@ -78,9 +78,8 @@ class SqliteAdmin:
             row = conn.execute(
                 f"""SELECT
                   (SELECT count(*) FROM {t.events}),
-                  (SELECT count(*) FROM {t.events} e JOIN {t.lanes} l ON l.lane = e.lane
-                    WHERE l.lease_expires_at > {NOW}
-                      AND e.id IN (SELECT value FROM json_each(l.claimed_ids))),
+                  (SELECT count(*) FROM {t.claims} c, json_each(c.ids) j
+                    JOIN {t.events} e ON e.id = j.value WHERE c.expires_at > {NOW}),
                   (SELECT count(*) FROM {t.events} WHERE attempts > 0),
                   (SELECT count(*) FROM {t.dead}),
                   (SELECT count(*) FROM {t.lanes} WHERE parked_at IS NOT NULL),
@@ -158,11 +157,14 @@ class SqliteAdmin:
 
 
 def _unpark(conn: sqlite3.Connection, t: Tables, lane: str, event_id: str | None) -> bool:
+    """Open a parked lane (only if ``event_id`` parked it, when given), dropping any hold too.
+
+    A lane row exists only while the lane is held shut, so opening it deletes the row.
+    """
     only_for = "" if event_id is None else " AND parked_event_id = :event"
     return (
         conn.execute(
-            f"UPDATE {t.lanes} SET parked_at = NULL, parked_event_id = NULL, parked_reason = NULL, "
-            f"available_at = 0 WHERE lane = :lane AND parked_at IS NOT NULL{only_for}",
+            f"DELETE FROM {t.lanes} WHERE lane = :lane AND parked_at IS NOT NULL{only_for}",
             {"lane": lane, "event": event_id},
         ).rowcount
         == 1

@@ -2,6 +2,13 @@
 
 Each operation is one ``BEGIN IMMEDIATE`` transaction: SQLite has a single
 writer, so a claim never interleaves with another relay's claim or settle.
+
+A lease is one row of the claims table per claim: its fencing token, owner,
+expiry, the lanes it holds and the event ids it handed out (JSON arrays). A
+lane is leased while an unexpired claim lists it; a settle deletes the claim's
+row, and a claim that finds an expired row counts an attempt for each event it
+handed out before deleting it. Lane rows exist only while a lane is held shut
+for a retry or parked.
 """
 
 from __future__ import annotations
@@ -53,71 +60,71 @@ class SqliteStore(SqliteAdmin):
         t = self._tables
         with immediate(conn):
             now = conn.execute(f"SELECT {NOW}").fetchone()[0]
+            expired = conn.execute(
+                f"DELETE FROM {t.claims} WHERE expires_at <= ? RETURNING owner, ids", (now,)
+            ).fetchall()
+            again = self._count_reclaimed(conn, expired, now)
+            blocked = [
+                r[0]
+                for r in conn.execute(
+                    f"""SELECT j.value FROM {t.claims} c, json_each(c.lanes) j
+                        UNION SELECT lane FROM {t.lanes}
+                        WHERE parked_at IS NOT NULL OR available_at > :now""",
+                    {"now": now},
+                )
+            ]
             candidates = [
                 r[0]
                 for r in conn.execute(
                     f"""SELECT DISTINCT lane FROM (
                         SELECT e.lane FROM {t.events} e
-                        WHERE e.available_at <= :now AND NOT EXISTS (
-                            SELECT 1 FROM {t.lanes} l WHERE l.lane = e.lane AND (
-                                l.parked_at IS NOT NULL OR l.available_at > :now
-                                OR l.lease_expires_at > :now))
-                        ORDER BY e.id LIMIT :limit)""",
-                    {"now": now, "limit": limit},
+                        WHERE e.available_at <= :now
+                          AND e.lane NOT IN (SELECT value FROM json_each(:blocked))
+                        ORDER BY e.id LIMIT :limit)
+                        ORDER BY lane""",
+                    {"now": now, "blocked": json.dumps(blocked), "limit": limit},
                 )
             ]
             if not candidates:
                 return Claim(owner, 0, (), ())
-            conn.executemany(
-                f"INSERT OR IGNORE INTO {t.lanes} (lane) VALUES (?)", [(c,) for c in candidates]
-            )
-            grabbed = conn.execute(
-                f"""SELECT lane, owner, claimed_ids FROM {t.lanes}
-                    WHERE lane IN (SELECT value FROM json_each(:lanes)) AND parked_at IS NULL
-                      AND available_at <= :now
-                      AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
-                    ORDER BY lane""",
-                {"now": now, "lanes": json.dumps(candidates)},
-            ).fetchall()
-            if not grabbed:
+            messages = self._fetch(conn, candidates, limit, now)
+            if not messages:
                 return Claim(owner, 0, (), ())
-            lanes = [r[0] for r in grabbed]
+            lanes = list(dict.fromkeys(m.lane for m in messages))
             token = conn.execute(
                 f"UPDATE {t.tokens} SET value = value + 1 RETURNING value"
             ).fetchone()[0]
             conn.execute(
-                f"""UPDATE {t.lanes} SET owner = :owner, token = :token,
-                        lease_expires_at = :now + :lease, claimed_at = :now, claimed_ids = NULL
-                    WHERE lane IN (SELECT value FROM json_each(:lanes))""",
+                f"""INSERT INTO {t.claims} (token, owner, claimed_at, expires_at, lanes, ids)
+                    VALUES (:token, :owner, :now, :now + :lease, :lanes, :ids)""",
                 {
-                    "owner": owner,
                     "token": token,
+                    "owner": owner,
                     "now": now,
                     "lease": lease,
                     "lanes": json.dumps(lanes),
+                    "ids": json.dumps([m.row_id for m in messages]),
                 },
             )
-            again = self._count_reclaimed(conn, [r for r in grabbed if r[1] and r[2]])
-            messages = self._fetch(conn, lanes, limit, now)
         count = sum(1 for m in messages if m.row_id in again)
         return Claim(owner, token, tuple(lanes), messages, count)
 
     def _count_reclaimed(
-        self, conn: sqlite3.Connection, reclaimed: Sequence[tuple[str, str, str]]
+        self, conn: sqlite3.Connection, expired: Sequence[tuple[str, str]], now: float
     ) -> set[int]:
         """An expired, unsettled lease may have published its events: count an attempt.
 
-        Exactly the events that lease handed out, kept on the lane as a JSON list.
+        Exactly the events that lease handed out, kept on its claim as a JSON list.
         """
         ids: set[int] = set()
-        for _lane, owner, handed_out in reclaimed:
+        for owner, handed_out in expired:
             error = LeaseExpiredError(f"the lease of relay {owner} expired before it settled")
             conn.execute(
                 f"""UPDATE {self._tables.events} SET attempts = attempts + 1,
-                        first_failed_at = coalesce(first_failed_at, {NOW}),
-                        last_failed_at = {NOW}, last_error = ?
-                    WHERE id IN (SELECT value FROM json_each(?))""",
-                (describe(error), handed_out),
+                        first_failed_at = coalesce(first_failed_at, :now),
+                        last_failed_at = :now, last_error = :error
+                    WHERE id IN (SELECT value FROM json_each(:ids))""",
+                {"now": now, "error": describe(error), "ids": handed_out},
             )
             ids.update(json.loads(handed_out))
         return ids
@@ -125,23 +132,17 @@ class SqliteStore(SqliteAdmin):
     def _fetch(
         self, conn: sqlite3.Connection, lanes: Sequence[str], limit: int, now: float
     ) -> tuple[Message, ...]:
-        t = self._tables
         per_lane = max(1, -(-limit // len(lanes)))
         heads: list[list[SqlRow]] = []
         for lane in lanes:
             heads.append(
                 conn.execute(
-                    f"SELECT {_COLUMNS} FROM {t.events} WHERE lane = ? "
+                    f"SELECT {_COLUMNS} FROM {self._tables.events} WHERE lane = ? "
                     "AND (key IS NOT NULL OR available_at <= ?) ORDER BY seq, id LIMIT ?",
                     (lane, now, per_lane),
                 ).fetchall()
             )
-        kept = _round_robin(heads, limit)
-        conn.executemany(
-            f"UPDATE {t.lanes} SET claimed_ids = ? WHERE lane = ?",
-            [(json.dumps([r[0] for r in rows]), rows[0][5]) for rows in kept if rows],
-        )
-        return tuple(_message(r) for rows in kept for r in rows)
+        return tuple(_message(r) for rows in _round_robin(heads, limit) for r in rows)
 
     async def settle(self, claim: Claim, settlement: Settlement, /) -> SettleReport:
         if not claim.lanes:
@@ -153,15 +154,12 @@ class SqliteStore(SqliteAdmin):
     ) -> SettleReport:
         t = self._tables
         with immediate(conn):
-            held = {
-                r[0]
-                for r in conn.execute(
-                    f"SELECT lane FROM {t.lanes} WHERE lane IN (SELECT value FROM json_each(?)) "
-                    f"AND token = ? AND lease_expires_at > {NOW}",
-                    (json.dumps(list(claim.lanes)), claim.token),
-                )
-            }
-            plan = SettlePlan.build(claim, settlement, held)
+            released = conn.execute(
+                f"DELETE FROM {t.claims} WHERE token = ? AND expires_at > {NOW}", (claim.token,)
+            ).rowcount
+            plan = SettlePlan.build(claim, settlement, set(claim.lanes) if released else set())
+            if not released:
+                return SettleReport(0, tuple(plan.lost))
             conn.execute(
                 f"DELETE FROM {t.events} WHERE id IN (SELECT value FROM json_each(?))",
                 (json.dumps(plan.delivered),),
@@ -185,14 +183,21 @@ class SqliteStore(SqliteAdmin):
                 )
                 conn.execute(f"DELETE FROM {t.events} WHERE id = ?", (dead.message.row_id,))
             conn.executemany(
-                f"""UPDATE {t.lanes} SET owner = NULL, token = NULL, lease_expires_at = NULL,
-                        claimed_at = NULL, claimed_ids = NULL,
-                        available_at = CASE WHEN ?1 IS NULL THEN available_at ELSE {NOW} + ?1 END,
-                        parked_at = CASE WHEN ?2 IS NULL THEN parked_at ELSE {NOW} END,
-                        parked_event_id = coalesce(?2, parked_event_id),
-                        parked_reason = coalesce(?3, parked_reason)
-                    WHERE lane = ?4""",
-                [(u.hold, u.park_event_id, u.park_reason, u.lane) for u in plan.lanes],
+                f"""INSERT INTO {t.lanes} (lane, available_at, parked_at, parked_event_id,
+                        parked_reason)
+                    VALUES (?1, CASE WHEN ?2 IS NULL THEN 0 ELSE {NOW} + ?2 END,
+                        CASE WHEN ?3 IS NULL THEN NULL ELSE {NOW} END, ?3, ?4)
+                    ON CONFLICT (lane) DO UPDATE SET
+                        available_at = CASE WHEN ?2 IS NULL THEN available_at
+                            ELSE excluded.available_at END,
+                        parked_at = coalesce(excluded.parked_at, parked_at),
+                        parked_event_id = coalesce(excluded.parked_event_id, parked_event_id),
+                        parked_reason = coalesce(excluded.parked_reason, parked_reason)""",
+                [
+                    (u.lane, u.hold, u.park_event_id, u.park_reason)
+                    for u in plan.lanes
+                    if u.hold is not None or u.park_event_id is not None
+                ],
             )
         return SettleReport(plan.settled, tuple(plan.lost))
 
@@ -204,12 +209,11 @@ class SqliteStore(SqliteAdmin):
         def work(conn: sqlite3.Connection) -> bool:
             with immediate(conn):
                 cursor = conn.execute(
-                    f"UPDATE {t.lanes} SET lease_expires_at = {NOW} + ? "
-                    f"WHERE lane IN (SELECT value FROM json_each(?)) AND token = ? "
-                    f"AND lease_expires_at > {NOW}",
-                    (lease, json.dumps(list(claim.lanes)), claim.token),
+                    f"UPDATE {t.claims} SET expires_at = {NOW} + ? "
+                    f"WHERE token = ? AND expires_at > {NOW}",
+                    (lease, claim.token),
                 )
-                return cursor.rowcount == len(claim.lanes)
+                return cursor.rowcount == 1
 
         return await self._db.run(work)
 
@@ -218,9 +222,8 @@ class SqliteStore(SqliteAdmin):
         statements = (
             f"""DELETE FROM {t.dead} WHERE id IN (SELECT id FROM {t.dead}
                 WHERE dead_at < {NOW} - :retention ORDER BY id LIMIT :batch)""",
-            f"""DELETE FROM {t.lanes} WHERE lane IN (SELECT l.lane FROM {t.lanes} l
-                WHERE l.owner IS NULL AND l.parked_at IS NULL AND l.available_at <= {NOW}
-                AND NOT EXISTS (SELECT 1 FROM {t.events} e WHERE e.lane = l.lane) LIMIT :batch)""",
+            f"""DELETE FROM {t.lanes} WHERE lane IN (SELECT lane FROM {t.lanes}
+                WHERE parked_at IS NULL AND available_at <= {NOW} LIMIT :batch)""",
         )
 
         def work(conn: sqlite3.Connection) -> int:

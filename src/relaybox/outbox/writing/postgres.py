@@ -8,6 +8,11 @@ other writers of that key until this transaction ends, so sequence order is
 commit order and sequences have no gaps. Keys are upserted in sorted order,
 so two transactions writing the same keys lock them in the same order and
 cannot deadlock each other within one call.
+
+Each event's id is drawn only once its key's lock is granted: the ids come
+from the projection over the join with the upsert's rows, never from an
+expression that could run before it (a scalar subquery would). So a key's ids
+rise with its sequence, and the relay can read a key's events in id order.
 """
 
 from __future__ import annotations
@@ -65,9 +70,9 @@ bumped AS (
 )
 INSERT INTO {events} (event_id, topic, key, seq, lane, type, aggregate_type,
                       content_type, payload, headers, created_at)
-SELECT event_id, topic, key, (SELECT last_seq FROM bumped), lane, type, aggregate_type,
-       content_type, payload, headers, COALESCE(created_at, now())
-FROM input
+SELECT i.event_id, i.topic, i.key, b.last_seq, i.lane, i.type, i.aggregate_type,
+       i.content_type, i.payload, i.headers, COALESCE(i.created_at, now())
+FROM input i LEFT JOIN bumped b ON true
 """
 
 _IDLE = 0
