@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
 
-from relaybox.adapters.postgres import PostgresStore
+from relaybox.adapters.postgres import PostgresStore, queries
 from relaybox.core.backoff import Backoff, FixedBackoff, RetryPolicy
 from relaybox.core.errors import PermanentError, SchemaMissingError, TemporaryError
 from relaybox.core.events import Event, Message
@@ -283,3 +285,104 @@ async def test_concurrent_claims_on_postgres_never_share_a_lane(
         for relay in relays:
             await relay.close()
     assert len(delivered) == len(set(delivered)) == 400
+
+
+Connect = Callable[[], Awaitable[asyncpg.Connection]]
+
+
+@pytest.fixture
+async def connect(pg_dsn: str) -> AsyncIterator[Connect]:
+    """Opens connections of the test's own; all are closed afterwards."""
+    opened: list[asyncpg.Connection] = []
+
+    async def open_one() -> asyncpg.Connection:
+        opened.append(await asyncpg.connect(pg_dsn))
+        return opened[-1]
+
+    yield open_one
+    for conn in opened:
+        await conn.close()
+
+
+async def until(conn: asyncpg.Connection, what: str, sql: str, *args: object) -> None:
+    """Poll ``sql`` on ``conn`` (outside a transaction) until it is true, for 10 s at most."""
+    deadline = time.monotonic() + 10
+    while not await conn.fetchval(sql, *args):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+
+
+async def test_a_replay_waits_for_a_writer_of_its_key_so_the_key_stays_in_order(
+    pg_store: PostgresStore, tables: Tables, connect: Connect
+) -> None:
+    outbox = Outbox(tables)
+    writer, watcher = await connect(), await connect()
+    async with writer.transaction():
+        await outbox.add_async(writer, *events("k", 3))
+    publisher = failing(**{"k:0": PermanentError("bad")})
+    relay = Relay(pg_store, publisher)
+    await relay.drain()  # k:0 is dead and parks k
+    publisher.fail = None
+
+    transaction = writer.transaction()
+    await transaction.start()
+    await outbox.add_async(writer, Event("orders", {"n": 3}, key="k"))  # holds k's lock
+    replaying = asyncio.create_task(pg_store.replay(DeadFilter(key="k"), None))
+    waiting = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND pid <> $1)"
+    await until(
+        watcher, "the replay waiting for the key's writer", waiting, writer.get_server_pid()
+    )
+    assert not replaying.done()
+    await transaction.commit()
+    assert await replaying == 1
+
+    await relay.drain()
+    assert numbers(publisher.by_key()["k"]) == [0, 1, 2, 3]
+
+
+async def test_a_settle_stuck_at_the_moment_its_lease_expires_does_not_stall_other_claims(
+    pg_store: PostgresStore, tables: Tables, connect: Connect
+) -> None:
+    outbox = Outbox(tables)
+    stuck, watcher = await connect(), await connect()
+    async with stuck.transaction():
+        await outbox.add_async(stuck, *events("a", 2))
+    first = await pg_store.claim("frozen-relay", 100, 0.5)
+    async with stuck.transaction():
+        await outbox.add_async(stuck, *events("b", 2))
+    # The frozen relay's settle took its lease row, then stopped before committing.
+    settling = stuck.transaction()
+    await settling.start()
+    await stuck.execute(tables.render("DELETE FROM {claims} WHERE token = $1"), first.token)
+    expired = tables.render("SELECT expires_at < statement_timestamp() FROM {claims}")
+    await until(watcher, "the lease to expire", expired)
+
+    second = await asyncio.wait_for(pg_store.claim("other-relay", 100, 30.0), timeout=10)
+
+    # The stuck lease still blocks its own key; the other key flows.
+    assert {m.key for m in second.messages} == {"b"}
+    await settling.rollback()
+
+
+async def test_a_claim_that_waited_for_another_claim_still_gets_its_whole_lease(
+    pg_store: PostgresStore, tables: Tables, connect: Connect
+) -> None:
+    other, watcher = await connect(), await connect()  # the watcher polls outside transactions
+    async with other.transaction():
+        await Outbox(tables).add_async(other, *events("a", 1))
+    holding = other.transaction()
+    await holding.start()
+    await other.execute(tables.render(queries.LOCK))  # another relay is claiming
+    claiming = asyncio.create_task(pg_store.claim("relay", 100, 30.0))
+    waited = (
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND clock_timestamp() - xact_start > interval '1 second')"
+    )
+    await until(watcher, "the claim to wait a second for the lock", waited)
+    released_at = await other.fetchval("SELECT clock_timestamp()")
+    await holding.commit()
+    claim = await claiming
+
+    expires_at = await other.fetchval(
+        tables.render("SELECT expires_at FROM {claims} WHERE token = $1"), claim.token
+    )
+    assert (expires_at - released_at).total_seconds() >= 29.5

@@ -14,6 +14,7 @@ from relaybox.adapters.migrations import latest, migrations
 from relaybox.core.events import Event
 from relaybox.outbox.tables import Tables
 from relaybox.outbox.writer import Outbox
+from relaybox.ports.store import Settlement
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +114,7 @@ async def unmigrated(
             await store.close()
 
 
-async def test_upgrading_from_v1_keeps_parked_and_held_lanes_and_leases_move_to_claims(
+async def test_upgrading_from_v1_keeps_parked_keys_holds_and_leases_and_restores_key_order(
     unmigrated: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = unmigrated
@@ -125,28 +126,54 @@ async def test_upgrading_from_v1_keeps_parked_and_held_lanes_and_leases_move_to_
         patch.setattr(admin, "migrations", lambda dialect, t: migrations(dialect, t)[:1])
         assert await store.migrate() == [1]
     t = store._tables
+    outbox = Outbox(t)
+    for key in ("parked", "held", "leased", "free", "replayed", "replayed"):
+        await write(store, outbox, Event("orders", {"key": key}, key=key))
+    leased_id = await scalar(store, f"SELECT id FROM {t.events} WHERE key = 'leased'")
     later = "now() + interval '1 hour'" if postgres else "1e12"
     soon = "now()" if postgres else "0"
+    ids = f"ARRAY[{leased_id}]::bigint[]" if postgres else f"'[{leased_id}]'"
     await execute(
         store,
         f"INSERT INTO {t.lanes} (lane, parked_at, parked_event_id, parked_reason) "
         f"VALUES ('k:parked', {soon}, 'e-1', 'PermanentError: bad')",
         f"INSERT INTO {t.lanes} (lane, available_at) VALUES ('k:held', {later})",
-        f"INSERT INTO {t.lanes} (lane, owner, token, lease_expires_at) "
-        f"VALUES ('k:leased', 'gone-relay', 7, {later})",
+        f"INSERT INTO {t.lanes} (lane, owner, token, lease_expires_at, claimed_at, claimed_ids) "
+        f"VALUES ('k:leased', 'gone-relay', 7, {later}, {soon}, {ids})",
+        # An old replay put the first event of "replayed" back behind the second.
+        f"INSERT INTO {t.events} (event_id, topic, key, seq, lane, type, aggregate_type, "
+        "content_type, payload, headers, created_at) SELECT event_id, topic, key, seq, lane, "
+        f"type, aggregate_type, content_type, payload, headers, created_at FROM {t.events} "
+        "WHERE key = 'replayed' AND seq = 1",
+        f"DELETE FROM {t.events} WHERE id = (SELECT min(id) FROM {t.events} "
+        "WHERE key = 'replayed' AND seq = 1)",
     )
 
     assert await store.migrate() == [2]
 
     [parked] = await store.parked(10)
     assert (parked.key, parked.event_id, parked.reason) == ("parked", "e-1", "PermanentError: bad")
-    outbox = Outbox(t)
-    for key in ("parked", "held", "leased"):
-        await write(store, outbox, Event("orders", key=key))
-    claim = await store.claim("relay", 10, 30.0)
-    # The old lease column is gone with its table's other lease state; a lane
-    # held for a retry still waits.
-    assert sorted(m.key for m in claim.messages if m.key) == ["leased"]
+    first = await store.claim("relay", 2, 30.0)
+    await store.settle(first, Settlement(delivered=list(first.messages)))
+    rest = await store.claim("relay", 10, 30.0)
+    await store.settle(rest, Settlement(delivered=list(rest.messages)))
+    # The parked key, the held key and the key still under its old lease wait;
+    # "replayed" comes in its sequence order, across claims too.
+    assert [(m.key, m.seq) for m in first.messages] == [("free", 1), ("replayed", 1)]
+    assert [(m.key, m.seq) for m in rest.messages] == [("replayed", 2)]
+
+    past = "'-infinity'" if postgres else "0"
+    await execute(store, f"UPDATE {t.claims} SET expires_at = {past} WHERE token = 7")
+    again = await store.claim("relay", 10, 30.0)
+    # The old lease's relay may have published it: that counts as an attempt.
+    assert [(m.key, m.attempts) for m in again.messages] == [("leased", 1)]
+
+
+async def scalar(store: Any, sql: str) -> Any:
+    if type(store).__name__ == "PostgresStore":
+        async with store._pool.acquire() as conn:
+            return await conn.fetchval(sql)
+    return await store._db.run(lambda conn: conn.execute(sql).fetchone()[0])
 
 
 async def execute(store: Any, *sql: str) -> None:

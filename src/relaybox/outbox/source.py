@@ -117,7 +117,23 @@ class OutboxSource:
         return ready
 
     async def _next(self, limit: int) -> Claim:
-        return await (self._ahead.popleft() if self._ahead else self._take(limit))
+        if not self._ahead:
+            return await self._take(limit)
+        # Shielded, and kept until it is ours: a stop that cancels this wait
+        # must not cancel a claim that may have committed, nor lose it; the
+        # claim stays ahead and :meth:`release` hands it back.
+        task = self._ahead[0]
+        try:
+            claim = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                self._ahead.popleft()
+            raise
+        except BaseException:
+            self._ahead.popleft()  # it failed: nothing was leased
+            raise
+        self._ahead.popleft()
+        return claim
 
     async def _take(self, limit: int) -> Claim:
         claim = await self.store.claim(self.owner, limit, self.settings.lease)
@@ -199,11 +215,17 @@ class OutboxSource:
     async def release(self) -> None:
         """Hand back the claims made ahead, unpublished and with no attempt counted."""
         while self._ahead:
+            task = self._ahead[0]
             try:
-                claim = await self._ahead.popleft()
+                claim = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise  # this release was cancelled: the rest stays ahead
+                claim = Claim(self.owner, 0, (), ())  # cancelled before it committed
             except Exception:  # nothing was leased: a failed claim rolls back
                 logger.exception("%s could not claim ahead", self.owner)
-                continue
+                claim = Claim(self.owner, 0, (), ())
+            self._ahead.popleft()
             if claim.lanes:
                 await self._record(claim, Settlement())
 

@@ -173,7 +173,11 @@ class PostgresAdmin:
                 row["lane"],
                 row["event_id"],
             )
-            if not parked_here:
+            if parked_here:
+                # Writers of the key wait from here on, and one that already drew
+                # its id commits first: the renumbering below sees its event.
+                await conn.execute(f"SELECT 1 FROM {t.keys} WHERE key = $1 FOR UPDATE", row["key"])
+            else:
                 # The key moved on without it: rejoin at the tail, after what is pending.
                 seq = await conn.fetchval(
                     f"INSERT INTO {t.keys} AS k (key, last_seq) VALUES ($1, 1) "

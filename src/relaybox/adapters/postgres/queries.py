@@ -6,7 +6,9 @@ from __future__ import annotations
 # this lock, so the statement after it sees every claim committed before it
 # (a statement's snapshot is taken when it starts, hence a statement of its
 # own). Publishing and settling run side by side; only choosing is serial.
-LOCK = "SELECT pg_advisory_xact_lock(hashtext('relaybox claim {events}'))"
+# The two-key form keeps relaybox's locks apart from an application's
+# single-key advisory locks.
+LOCK = "SELECT pg_advisory_xact_lock(hashtext('relaybox'), hashtext('claim {events}'))"
 
 # A claim is then one statement. It rests on one invariant: within a lane, id
 # order is delivery order. Writers draw an event's id while holding its key's
@@ -14,16 +16,22 @@ LOCK = "SELECT pg_advisory_xact_lock(hashtext('relaybox claim {events}'))"
 # sequence; a replay that puts an old event back renumbers what is pending
 # behind it (``admin.py``). Unkeyed lanes have no order.
 #
+# Times are ``statement_timestamp()``: ``now()`` is when the transaction began,
+# before any wait for the lock, and would shorten the lease by that wait.
+#
 # * expired - a lease that ran out: its claim row goes. Its relay may have
 #   published the events before it died, so that interrupted delivery counts
 #   as a failed attempt, for exactly the events it handed out (reclaimed; the
 #   rows returned carry the attempts from before, the caller adds this one).
-#   A settle that holds the row (its lease was live when it began) makes this
-#   wait, and then the row is gone: not expired after all.
+#   A row that a settle holds (its lease was live when the settle began) is
+#   skipped, not waited for: a stuck settle must not stall every claim. Its
+#   lanes stay blocked, as below.
 # * blocked - lanes of the live claims (as of this statement's snapshot, so a
 #   claim whose settle commits meanwhile still blocks: its deleted events are
 #   never handed out again), and lanes parked or held shut for a retry.
-# * scan - the oldest due events by id in lanes not blocked. A blocked lane is
+# * scan - the oldest events by id in lanes not blocked: unkeyed ones once due,
+#   keyed ones whatever their ``available_at`` (a keyed retry holds its whole
+#   lane shut through ``{lanes}``, so the key's order is kept). A blocked lane is
 #   filtered inside the scan, so it can never crowd healthy lanes out of the
 #   batch; NOT IN over an uncorrelated subquery is one hashed lookup per row,
 #   so the scan streams and stops at the LIMIT. Every earlier event of a lane
@@ -33,11 +41,15 @@ LOCK = "SELECT pg_advisory_xact_lock(hashtext('relaybox claim {events}'))"
 #   lanes and the ids handed out, however many lanes the batch spans.
 CLAIM = """
 WITH expired AS (
-    DELETE FROM {claims} WHERE expires_at <= now() RETURNING token, owner, ids
+    DELETE FROM {claims} WHERE token IN (
+        SELECT token FROM {claims} WHERE expires_at <= statement_timestamp()
+        FOR UPDATE SKIP LOCKED)
+    RETURNING token, owner, ids
 ), reclaimed AS (
     UPDATE {events} e
-    SET attempts = e.attempts + 1, first_failed_at = coalesce(e.first_failed_at, now()),
-        last_failed_at = now(),
+    SET attempts = e.attempts + 1,
+        first_failed_at = coalesce(e.first_failed_at, statement_timestamp()),
+        last_failed_at = statement_timestamp(),
         last_error = 'LeaseExpiredError: the lease of relay ' || x.owner
                      || ' expired before it settled'
     FROM (SELECT unnest(ids) AS id, owner FROM expired) x
@@ -47,18 +59,20 @@ WITH expired AS (
     SELECT unnest(c.lanes) AS lane FROM {claims} c
     WHERE c.token NOT IN (SELECT token FROM expired)
     UNION ALL
-    SELECT l.lane FROM {lanes} l WHERE l.parked_at IS NOT NULL OR l.available_at > now()
+    SELECT l.lane FROM {lanes} l
+    WHERE l.parked_at IS NOT NULL OR l.available_at > statement_timestamp()
 ), scan AS (
     SELECT e.id, e.event_id, e.topic, e.key, e.seq, e.lane, e.type, e.aggregate_type,
            e.content_type, e.payload, e.headers, e.created_at, e.attempts
     FROM {events} e
-    WHERE (e.key IS NOT NULL OR e.available_at <= now())
+    WHERE (e.key IS NOT NULL OR e.available_at <= statement_timestamp())
       AND e.lane NOT IN (SELECT lane FROM blocked)
     ORDER BY e.id
     LIMIT $1
 ), claimed AS (
-    INSERT INTO {claims} (token, owner, expires_at, lanes, ids)
-    SELECT nextval('{tokens}'), $2, now() + make_interval(secs => $3),
+    INSERT INTO {claims} (token, owner, claimed_at, expires_at, lanes, ids)
+    SELECT nextval('{tokens}'), $2, statement_timestamp(),
+           statement_timestamp() + make_interval(secs => $3),
            array(SELECT DISTINCT lane FROM scan), array(SELECT id FROM scan)
     WHERE EXISTS (SELECT 1 FROM scan)
     RETURNING token, lanes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
@@ -14,6 +15,8 @@ from relaybox.outbox.settling import SettlePlan
 from relaybox.outbox.tables import Tables
 from relaybox.ports.store import Claim, Settlement, SettleReport
 
+logger = logging.getLogger("relaybox.relay")
+
 # Plans: the statements are written so that a generic plan is a good plan
 # (primary-key lookups driven from arrays, a hashed NOT IN, one lease row per
 # claim), so PostgreSQL may cache them; planning each call cost a
@@ -24,6 +27,11 @@ RELAY_SESSION = {
     # events are delivered again: a duplicate, never a loss (the business
     # transactions that wrote them keep their own durable commits).
     "synchronous_commit": "off",
+    # A relay frozen inside a transaction (a claim holds the outbox's claim
+    # lock until it commits) has its session ended by the server, so other
+    # relays wait for it 10 s at most. The relay's transactions last
+    # milliseconds.
+    "idle_in_transaction_session_timeout": "10s",
     # The statements are short and touch a batch's rows by key: compiling one
     # with JIT (which PostgreSQL may pick from a high row estimate) costs more
     # than running it.
@@ -76,6 +84,12 @@ class PostgresStore(PostgresAdmin):
             return Claim(owner, 0, (), ())
         messages = tuple(_message(r, again) for r in heads)
         if not _in_key_order(messages):
+            # Only rows written out of order by an older release, which
+            # ``migrate`` renumbers, can cause this: deliver them in order anyway.
+            logger.warning(
+                "claim %d holds a key's events out of sequence order; run relaybox migrate",
+                whole["token"],
+            )
             messages = tuple(sorted(messages, key=_lane_order))
         self.claims += 1
         counted = sum(1 for m in messages if m.row_id in again) if again else 0

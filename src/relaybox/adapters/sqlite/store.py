@@ -51,7 +51,7 @@ class SqliteStore(SqliteAdmin):
             if "no such table" not in str(exc):
                 raise
             raise SchemaMissingError(
-                f"outbox table {self._tables.events} does not exist in {self._db.path} ({exc})"
+                f"the outbox {self._tables.name} in {self._db.path} is missing a table ({exc})"
             ) from exc
         self.claims += 1
         return claim

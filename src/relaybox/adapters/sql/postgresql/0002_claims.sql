@@ -14,6 +14,17 @@ CREATE TABLE {claims} (
 -- they are, since compressing them would cost more than the claim's scan.
 ALTER TABLE {claims} ALTER COLUMN lanes SET STORAGE EXTERNAL, ALTER COLUMN ids SET STORAGE EXTERNAL;
 
+-- Leases taken before the upgrade carry over, with the ids they handed out:
+-- if their relay died publishing, the next claim still counts that attempt.
+INSERT INTO {claims} (token, owner, claimed_at, expires_at, lanes, ids)
+SELECT l.token, min(l.owner), coalesce(min(l.claimed_at), now()), max(l.lease_expires_at),
+       array_agg(l.lane ORDER BY l.lane),
+       coalesce((SELECT array_agg(i) FROM {lanes} m CROSS JOIN unnest(m.claimed_ids) AS i
+                 WHERE m.token = l.token), '{{}}')
+FROM {lanes} l
+WHERE l.token IS NOT NULL AND l.owner IS NOT NULL AND l.lease_expires_at IS NOT NULL
+GROUP BY l.token;
+
 -- Lane rows now exist only while a lane is held shut for a retry or parked.
 DELETE FROM {lanes} WHERE parked_at IS NULL AND available_at <= now();
 ALTER TABLE {lanes}
@@ -23,3 +34,31 @@ ALTER TABLE {lanes}
     DROP COLUMN claimed_at,
     DROP COLUMN claimed_ids,
     DROP COLUMN version;
+
+-- From now on the relay reads a key's events in id order. Earlier releases
+-- could leave a key's ids out of its sequence order (a writer that drew its id
+-- while waiting for the key's lock; a replayed event put back in front of its
+-- key). Such keys are locked against writers first, then their pending events
+-- get new ids in sequence order.
+SELECT k.key FROM {keys} k
+WHERE k.key IN (
+    SELECT x.key FROM (
+        SELECT e.key, e.id, lag(e.id) OVER (PARTITION BY e.lane ORDER BY e.seq, e.id) AS before
+        FROM {events} e WHERE e.key IS NOT NULL) x
+    WHERE x.before > x.id)
+ORDER BY k.key
+FOR UPDATE;
+WITH disordered AS (
+    SELECT DISTINCT x.lane FROM (
+        SELECT e.lane, e.id, lag(e.id) OVER (PARTITION BY e.lane ORDER BY e.seq, e.id) AS before
+        FROM {events} e WHERE e.key IS NOT NULL) x
+    WHERE x.before > x.id
+), moved AS (
+    DELETE FROM {events} e USING disordered d WHERE e.lane = d.lane RETURNING e.*
+)
+INSERT INTO {events} (event_id, topic, key, seq, lane, type, aggregate_type, content_type,
+                      payload, headers, created_at, available_at, attempts, first_failed_at,
+                      last_failed_at, last_error)
+SELECT event_id, topic, key, seq, lane, type, aggregate_type, content_type, payload, headers,
+       created_at, available_at, attempts, first_failed_at, last_failed_at, last_error
+FROM moved ORDER BY lane, seq, id;

@@ -10,6 +10,17 @@ CREATE TABLE {claims} (
     ids        TEXT    NOT NULL
 );
 
+-- Leases taken before the upgrade carry over, with the ids they handed out:
+-- if their relay died publishing, the next claim still counts that attempt.
+INSERT INTO {claims} (token, owner, claimed_at, expires_at, lanes, ids)
+SELECT l.token, min(l.owner), coalesce(min(l.claimed_at), (julianday('now') - 2440587.5) * 86400.0),
+       max(l.lease_expires_at), json_group_array(l.lane),
+       (SELECT json_group_array(j.value) FROM {lanes} m, json_each(coalesce(m.claimed_ids, '[]')) j
+        WHERE m.token = l.token)
+FROM {lanes} l
+WHERE l.token IS NOT NULL AND l.owner IS NOT NULL AND l.lease_expires_at IS NOT NULL
+GROUP BY l.token;
+
 -- Lane rows now exist only while a lane is held shut for a retry or parked.
 CREATE TABLE {lanes}_next (
     lane            TEXT PRIMARY KEY,
