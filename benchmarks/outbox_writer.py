@@ -14,9 +14,11 @@ hits them alike.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import asyncpg
 import psycopg
@@ -122,76 +124,64 @@ async def rounds(variants: Mapping[str, Transaction], count: int, repeat: int) -
     return Overhead(rates)
 
 
-async def with_asyncpg(dsn: str, tables: Tables, count: int, repeat: int) -> Overhead:
+Execute = Callable[[str, Sequence[object]], Awaitable[object]]
+
+
+def variants(
+    conn: Any,
+    transaction: Callable[[], AbstractAsyncContextManager[object]],
+    execute: Execute,
+    tables: Tables,
+    marks: Sequence[str],
+) -> dict[str, Transaction]:
+    """The four transactions on one connection; ``marks`` are the driver's placeholders."""
     outbox = Outbox(tables)
-    insert = f"INSERT INTO {tables.name}_orders (customer, total) VALUES ($1, $2)"
-    plain = ROW.format(events=tables.events, marks=", ".join(f"${n}" for n in range(1, 10)))
-    conn = await asyncpg.connect(dsn)
+    insert = f"INSERT INTO {tables.name}_orders (customer, total) VALUES ({marks[0]}, {marks[1]})"
+    plain = ROW.format(events=tables.events, marks=", ".join(marks))
+
+    def business(number: int) -> tuple[object, ...]:
+        return f"customer-{number % KEYS:05d}", number
 
     async def alone(number: int) -> None:
-        async with conn.transaction():
-            await conn.execute(insert, f"customer-{number % KEYS:05d}", number)
+        async with transaction():
+            await execute(insert, business(number))
 
     async def with_event(number: int) -> None:
-        async with conn.transaction():
-            await conn.execute(insert, f"customer-{number % KEYS:05d}", number)
+        async with transaction():
+            await execute(insert, business(number))
             await outbox.add_async(conn, event(number))
 
     async def with_row(number: int) -> None:
-        async with conn.transaction():
-            await conn.execute(insert, f"customer-{number % KEYS:05d}", number)
-            await conn.execute(plain, *row(number))
+        async with transaction():
+            await execute(insert, business(number))
+            await execute(plain, row(number))
 
     async def with_trip(number: int) -> None:
-        async with conn.transaction():
-            await conn.execute(insert, f"customer-{number % KEYS:05d}", number)
-            await conn.execute("SELECT 1")
+        async with transaction():
+            await execute(insert, business(number))
+            await execute("SELECT 1", ())
 
+    return {"alone": alone, "with_event": with_event, "with_row": with_row, "with_trip": with_trip}
+
+
+async def with_asyncpg(dsn: str, tables: Tables, count: int, repeat: int) -> Overhead:
+    conn = await asyncpg.connect(dsn)
+
+    async def execute(sql: str, params: Sequence[object]) -> object:
+        return await conn.execute(sql, *params)
+
+    marks = [f"${n}" for n in range(1, 10)]
     try:
-        variants = {
-            "alone": alone,
-            "with_event": with_event,
-            "with_row": with_row,
-            "with_trip": with_trip,
-        }
-        return await rounds(variants, count, repeat)
+        return await rounds(variants(conn, conn.transaction, execute, tables, marks), count, repeat)
     finally:
         await conn.close()
 
 
 async def with_psycopg(dsn: str, tables: Tables, count: int, repeat: int) -> Overhead:
-    outbox = Outbox(tables)
-    insert = f"INSERT INTO {tables.name}_orders (customer, total) VALUES (%s, %s)"
-    plain = ROW.format(events=tables.events, marks=", ".join(["%s"] * 9))
     conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-
-    async def alone(number: int) -> None:
-        async with conn.transaction():
-            await conn.execute(insert, (f"customer-{number % KEYS:05d}", number))
-
-    async def with_event(number: int) -> None:
-        async with conn.transaction():
-            await conn.execute(insert, (f"customer-{number % KEYS:05d}", number))
-            await outbox.add_async(conn, event(number))
-
-    async def with_row(number: int) -> None:
-        async with conn.transaction():
-            await conn.execute(insert, (f"customer-{number % KEYS:05d}", number))
-            await conn.execute(plain, row(number))
-
-    async def with_trip(number: int) -> None:
-        async with conn.transaction():
-            await conn.execute(insert, (f"customer-{number % KEYS:05d}", number))
-            await conn.execute("SELECT 1")
-
     try:
-        variants = {
-            "alone": alone,
-            "with_event": with_event,
-            "with_row": with_row,
-            "with_trip": with_trip,
-        }
-        return await rounds(variants, count, repeat)
+        run = variants(conn, conn.transaction, conn.execute, tables, ["%s"] * 9)
+        return await rounds(run, count, repeat)
     finally:
         await conn.close()
 
