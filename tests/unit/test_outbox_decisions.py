@@ -16,8 +16,8 @@ from relaybox.core.events import Message
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.outbox.decisions import decide, describe
 from relaybox.outbox.settings import RelaySettings
-from relaybox.outbox.settling import SettlePlan
-from relaybox.ports.store import Claim, Settlement
+from relaybox.outbox.settling import LaneUpdate, SettlePlan
+from relaybox.ports.store import Claim, Dead, Retry, Settlement
 from relaybox.testing.messages import message as make_message
 
 
@@ -96,13 +96,24 @@ def test_stored_errors_are_cut_on_a_code_point() -> None:
     text.encode("utf-8")
 
 
-def test_settlement_only_touches_lanes_whose_lease_is_still_held() -> None:
-    a, b = message(1, "a"), message(2, "b")
-    claim = claim_of(a, b)
-    plan = SettlePlan.build(claim, Settlement(delivered=[a, b]), held={"k:a"})
-    assert plan.delivered == [1]
-    assert plan.lost == [b]
-    assert [u.lane for u in plan.lanes] == ["k:a"]
+def test_a_plan_changes_only_the_lanes_that_must_wait_or_stop() -> None:
+    a, b, c = message(1, "a"), message(2, "b"), message(3, "c")
+    settlement = Settlement(
+        delivered=[a],
+        retry=[Retry(b, 30.0, "TemporaryError: busy")],
+        dead=[Dead(c, "PermanentError: bad", "PermanentError", 1)],
+        hold={"k:b": 30.0},
+        park={"k:c": (c.id, "PermanentError: bad")},
+    )
+
+    plan = SettlePlan.build(claim_of(a, b, c), settlement)
+
+    assert (plan.delivered, plan.settled) == ([1], 3)
+    assert plan.lanes == [
+        LaneUpdate("k:b", hold=30.0),
+        LaneUpdate("k:c", park_event_id=c.id, park_reason="PermanentError: bad"),
+    ]
+    assert settlement.decided() == (a, b, c)
 
 
 @pytest.mark.parametrize(

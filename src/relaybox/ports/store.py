@@ -69,6 +69,14 @@ class Settlement:
     hold: Mapping[str, float] = field(default_factory=dict)
     park: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
+    def decided(self) -> tuple[Message, ...]:
+        """Every message this settlement records something for (what a lost lease loses)."""
+        return (
+            *self.delivered,
+            *(r.message for r in self.retry),
+            *(d.message for d in self.dead),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SettleReport:

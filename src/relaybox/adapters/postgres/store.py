@@ -106,11 +106,11 @@ class PostgresStore(PostgresAdmin):
             assert row is not None
             if row["held"]:
                 return SettleReport(row["deleted"])
-            return SettleReport(0, tuple(settlement.delivered))
+            return SettleReport(0, settlement.decided())
         async with self._pool.acquire() as conn, conn.transaction():
-            ended = await conn.fetchval(sql["END_CLAIM"], claim.token)
-            held = set(claim.lanes) if ended else set()
-            plan = SettlePlan.build(claim, settlement, held)
+            if not await conn.fetchval(sql["END_CLAIM"], claim.token):
+                return SettleReport(0, settlement.decided())
+            plan = SettlePlan.build(claim, settlement)
             if plan.delivered:
                 await conn.execute(sql["DELETE_DELIVERED"], plan.delivered)
             if plan.retry:
@@ -128,16 +128,15 @@ class PostgresStore(PostgresAdmin):
                     [d.error_type for d in plan.dead],
                     [d.attempts for d in plan.dead],
                 )
-            shut = [u for u in plan.lanes if u.hold is not None or u.park_event_id is not None]
-            if shut:
+            if plan.lanes:
                 await conn.execute(
                     sql["HOLD_OR_PARK"],
-                    [u.lane for u in shut],
-                    [u.hold for u in shut],
-                    [u.park_event_id for u in shut],
-                    [u.park_reason for u in shut],
+                    [u.lane for u in plan.lanes],
+                    [u.hold for u in plan.lanes],
+                    [u.park_event_id for u in plan.lanes],
+                    [u.park_reason for u in plan.lanes],
                 )
-        return SettleReport(plan.settled, tuple(plan.lost))
+        return SettleReport(plan.settled)
 
     async def extend(self, claim: Claim, lease: float, /) -> bool:
         if not claim.lanes:

@@ -157,9 +157,9 @@ class SqliteStore(SqliteAdmin):
             released = conn.execute(
                 f"DELETE FROM {t.claims} WHERE token = ? AND expires_at > {NOW}", (claim.token,)
             ).rowcount
-            plan = SettlePlan.build(claim, settlement, set(claim.lanes) if released else set())
             if not released:
-                return SettleReport(0, tuple(plan.lost))
+                return SettleReport(0, settlement.decided())
+            plan = SettlePlan.build(claim, settlement)
             conn.execute(
                 f"DELETE FROM {t.events} WHERE id IN (SELECT value FROM json_each(?))",
                 (json.dumps(plan.delivered),),
@@ -193,13 +193,9 @@ class SqliteStore(SqliteAdmin):
                         parked_at = coalesce(excluded.parked_at, parked_at),
                         parked_event_id = coalesce(excluded.parked_event_id, parked_event_id),
                         parked_reason = coalesce(excluded.parked_reason, parked_reason)""",
-                [
-                    (u.lane, u.hold, u.park_event_id, u.park_reason)
-                    for u in plan.lanes
-                    if u.hold is not None or u.park_event_id is not None
-                ],
+                [(u.lane, u.hold, u.park_event_id, u.park_reason) for u in plan.lanes],
             )
-        return SettleReport(plan.settled, tuple(plan.lost))
+        return SettleReport(plan.settled)
 
     async def extend(self, claim: Claim, lease: float, /) -> bool:
         if not claim.lanes:
