@@ -28,6 +28,7 @@ from relaybox.core.events import Event
 from relaybox.outbox.encoding import encode
 from relaybox.outbox.tables import Tables
 from relaybox.outbox.writer import Outbox
+from relaybox.outbox.writing.postgres import values
 
 KEYS = 1000
 BLOCK = 100
@@ -91,10 +92,12 @@ def event(number: int) -> Event:
 
 
 def row(number: int) -> tuple[object, ...]:
-    """The columns of ``event(number)`` as the writer encodes them, for the plain INSERT."""
-    r = encode(event(number))
-    return (r.event_id, r.topic, r.key, r.lane, r.type, r.aggregate_type, r.content_type,
-            r.payload, r.headers)  # fmt: skip
+    """The columns of ``event(number)`` as the writer sends them, for the plain INSERT.
+
+    All but ``created_at``: the writer passes it for ``COALESCE``, a plain
+    INSERT leaves it to the column's default.
+    """
+    return values(encode(event(number)))[:-1]
 
 
 async def timed(transaction: Transaction, first: int, count: int) -> float:
