@@ -41,6 +41,18 @@ class PermanentError(RelayboxError):
     """The operation can never succeed for this record; it is dead-lettered."""
 
 
+class DestinationUnavailableError(TemporaryError):
+    """The destination cannot be reached right now; no attempt is counted.
+
+    Adapters raise it at their edge for connection loss, timeouts and a broker
+    that is down or restarting (``raise DestinationUnavailableError(...) from
+    exc``). It says nothing about the event: the relay backs off and opens its
+    breaker, and the event is never dead-lettered for it (unless a ``max_age``
+    was asked for). Compare an event-specific failure (the broker rejected this
+    message), which counts an attempt.
+    """
+
+
 class ReleasedError(TemporaryError):
     """The record was released unattempted and will be offered again by its source."""
 
@@ -173,6 +185,19 @@ class AttemptsExhaustedError(PermanentError):
 def is_permanent(error: BaseException) -> bool:
     """True when another attempt cannot help."""
     return isinstance(error, PermanentError)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when the error says the destination is down, not that the event is bad.
+
+    That is a :class:`DestinationUnavailableError`, a connection error or a
+    timeout (``ConnectionError`` and ``TimeoutError`` with their subclasses,
+    which include asyncio's and the socket module's). A :class:`PermanentError`
+    never is, whatever else it derives from.
+    """
+    if isinstance(error, PermanentError):
+        return False
+    return isinstance(error, DestinationUnavailableError | ConnectionError | TimeoutError)
 
 
 def is_released(error: BaseException) -> bool:
