@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from relaybox.outbox.tables import Tables
 from relaybox.service.durations import parse_duration
-from relaybox.service.publishers import publisher_target
+from relaybox.service.publishers import check_destination
 from relaybox.service.stores import locate_store
 
 
@@ -46,7 +46,7 @@ def _store_url(value: object) -> str:
 
 
 def _destination_url(value: object) -> str:
-    publisher_target(_text(value))
+    check_destination(_text(value))
     return str(value)
 
 
