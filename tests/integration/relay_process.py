@@ -65,6 +65,7 @@ class AppendingPublisher:
             "seq": message.seq,
             "n": n,
             "attempts": message.attempts,
+            "lease_expiries": message.lease_expiries,
             "owner": self._owner,
             "batch": self._batches,
         }

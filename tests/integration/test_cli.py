@@ -57,11 +57,11 @@ async def test_migrate_then_check_reports_the_schema_ready(empty_db: tuple[str, 
     check = await cli("check", "--db", url, "--table", tables.name)
 
     assert first.exit_code == 0, first.output
-    assert f"applied v1, v2 to outbox {tables.name!r}" in first.stdout
+    assert f"applied v1, v2, v3 to outbox {tables.name!r}" in first.stdout
     assert again.exit_code == 0
     assert "nothing to do" in again.stdout
     assert check.exit_code == 0
-    assert check.stdout.strip() == "ready (schema v2)"
+    assert check.stdout.strip() == "ready (schema v3)"
 
 
 async def test_check_on_an_empty_database_says_to_run_migrate(
@@ -127,8 +127,8 @@ async def test_settings_come_from_the_config_file_and_the_environment(
     by_variable = await cli("check", env={"RELAYBOX_CONFIG": str(path)})
     overridden = await cli("check", env={"RELAYBOX_CONFIG": str(path), "RELAYBOX_TABLE": "nope"})
 
-    assert by_file.stdout.strip() == "ready (schema v2)"
-    assert by_variable.stdout.strip() == "ready (schema v2)"
+    assert by_file.stdout.strip() == "ready (schema v3)"
+    assert by_variable.stdout.strip() == "ready (schema v3)"
     assert overridden.exit_code == 2
     assert "'nope'" in overridden.stdout
 

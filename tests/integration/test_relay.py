@@ -178,7 +178,7 @@ async def test_a_settle_after_the_lease_expired_and_moved_on_is_rejected(outbox_
     assert late.settled == 0
     assert len(late.lost) == 4
     assert (await store.status()).pending == 4
-    assert all(m.attempts == 1 for m in second.messages)
+    assert all((m.attempts, m.lease_expiries) == (0, 1) for m in second.messages)
     assert second.reclaimed == 4
     on_time = await store.settle(second, Settlement(delivered=second.messages))
     assert on_time.settled == 4

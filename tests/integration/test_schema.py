@@ -21,13 +21,13 @@ pytestmark = pytest.mark.integration
 EVENT = {
     "id", "event_id", "topic", "key", "seq", "lane", "type", "aggregate_type", "content_type",
     "payload", "headers", "created_at", "available_at", "attempts", "first_failed_at",
-    "last_failed_at", "last_error",
+    "last_failed_at", "last_error", "lease_expiries",
 }  # fmt: skip
 DECLARED = {
-    "": EVENT,
     "_keys": {"key", "last_seq"},
     "_lanes": {"lane", "available_at", "parked_at", "parked_event_id", "parked_reason"},
     "_claims": {"token", "owner", "claimed_at", "expires_at", "lanes", "ids"},
+    "": EVENT | {"parked"},
     "_dead": (EVENT - {"available_at", "last_error"})
     | {"row_id", "error", "error_type", "dead_at"},
     "_migrations": {"version", "name", "applied_at"},
@@ -72,7 +72,7 @@ async def test_migrating_again_applies_nothing_and_reports_the_latest_version(ou
     assert await outbox_db.store.migrate() == []
     state = await outbox_db.store.schema()
     assert state.ready
-    assert state.current == latest(outbox_db.dialect) == 2
+    assert state.current == latest(outbox_db.dialect) == 3
 
 
 def test_each_dialect_has_the_same_migrations_in_order() -> None:
@@ -149,7 +149,7 @@ async def test_upgrading_from_v1_keeps_parked_keys_holds_and_leases_and_restores
         "WHERE key = 'replayed' AND seq = 1)",
     )
 
-    assert await store.migrate() == [2]
+    assert await store.migrate() == [2, 3]
 
     [parked] = await store.parked(10)
     assert (parked.key, parked.event_id, parked.reason) == ("parked", "e-1", "PermanentError: bad")
@@ -165,8 +165,8 @@ async def test_upgrading_from_v1_keeps_parked_keys_holds_and_leases_and_restores
     past = "'-infinity'" if postgres else "0"
     await execute(store, f"UPDATE {t.claims} SET expires_at = {past} WHERE token = 7")
     again = await store.claim("relay", 10, 30.0)
-    # The old lease's relay may have published it: that counts as an attempt.
-    assert [(m.key, m.attempts) for m in again.messages] == [("leased", 1)]
+    # The old lease's relay may have published it: that counts as an expired lease.
+    assert [(m.key, m.lease_expiries) for m in again.messages] == [("leased", 1)]
 
 
 async def scalar(store: Any, sql: str) -> Any:

@@ -239,6 +239,8 @@ async def test_each_column_is_stored_as_given(
         "created_at": when.timestamp(),
         "available_at": 0,
         "attempts": 0,
+        "lease_expiries": 0,
+        "parked": None,
         "first_failed_at": None,
         "last_failed_at": None,
         "last_error": None,

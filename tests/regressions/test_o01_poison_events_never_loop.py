@@ -65,7 +65,7 @@ async def test_o01_an_expired_lease_counts_as_an_attempt(outbox_db) -> None:
 
     again = await outbox_db.store.claim("next-relay", 10, 30.0)
 
-    assert [m.attempts for m in again.messages] == [1, 1]
+    assert [(m.attempts, m.lease_expiries) for m in again.messages] == [(0, 1), (0, 1)]
     assert again.reclaimed == 2
     error = await outbox_db.scalar("SELECT max(last_error) FROM {events}")
     assert "crashed-relay" in str(error)
@@ -103,25 +103,27 @@ async def test_o01_an_expired_lease_counts_only_for_the_events_it_had_claimed(
 
     again = await pg_store.claim("next-relay", 10, 30.0)
 
-    assert {m.id: m.attempts for m in again.messages} == {on_time: 1, late: 0}
+    assert {m.id: m.lease_expiries for m in again.messages} == {on_time: 1, late: 0}
 
 
 async def test_o01_an_event_whose_leases_kept_expiring_is_dead_lettered_untried(outbox_db) -> None:
-    """Its relay crashed on it every time: the last expired lease used the last attempt.
+    """Its relay crashed on it every time: the last expired lease used the last allowed one.
 
     Even when that event is all a claim returns, it must become a dead letter
-    (with the reason) and its lane must be let go.
+    (saying truly why: its leases expired, not that it failed to publish) and
+    its lane must be let go.
     """
     await outbox_db.write(Event("orders", key="a"))
-    await outbox_db.execute("UPDATE {events} SET attempts = 3")
+    await outbox_db.execute("UPDATE {events} SET lease_expiries = 3")
     publisher = MemoryPublisher()
-    relay = Relay(outbox_db.store, publisher, settings=RelaySettings(max_attempts=3))
+    relay = Relay(outbox_db.store, publisher, settings=RelaySettings(max_lease_expiries=3))
 
     await relay.drain()
 
     assert publisher.calls == 0
     [dead] = await outbox_db.store.dead_letters(DeadFilter(), 10)
-    assert (dead.key, dead.attempts, dead.error_type) == ("a", 3, "AttemptsExhaustedError")
+    assert (dead.key, dead.attempts, dead.error_type) == ("a", 0, "LeaseExpiredError")
+    assert "lease expired unsettled 3 times" in dead.error
     status = await outbox_db.store.status()
     assert (status.pending, status.in_flight, status.parked_keys) == (0, 0, 1)
 

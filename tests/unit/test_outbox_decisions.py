@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from relaybox.core.backoff import FixedBackoff, LinearBackoff
 from relaybox.core.errors import (
     ConfigurationError,
+    DestinationUnavailableError,
     KeyBlockedError,
     PermanentError,
     ShutdownReleasedError,
@@ -133,9 +136,43 @@ def test_invalid_relay_settings_are_refused(options: dict[str, object]) -> None:
         RelaySettings(**options)  # type: ignore[arg-type]
 
 
-def test_a_call_that_failed_as_a_whole_backs_off_but_never_dead_letters() -> None:
-    a = message(1, attempts=5)
-    outage = Failure(a, ConnectionError("broker down"), fatal=True)
-    settlement = decide(claim_of(a), Outcome(failed=[outage]), SETTINGS)
+def test_a_call_that_failed_as_a_whole_waits_the_outage_pause_and_counts_no_attempt() -> None:
+    a = message(1, attempts=2)  # the last attempt of SETTINGS
+    outage = Failure(a, RuntimeError("broker down"), fatal=True)
+    settlement = decide(claim_of(a), Outcome(failed=[outage]), SETTINGS, pause=7.0)
     assert settlement.dead == []
-    assert settlement.retry[0].delay == 5.0
+    [retry] = settlement.retry
+    assert (retry.delay, retry.counted) == (7.0, False)
+    assert settlement.hold == {"k:a": 7.0}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ConnectionRefusedError("refused"), TimeoutError("slow"), DestinationUnavailableError("down")],
+)
+def test_per_event_unavailability_counts_no_attempt(error: Exception) -> None:
+    a = message(1, attempts=2)
+    settlement = decide(claim_of(a), Outcome(failed=[Failure(a, error)]), SETTINGS, pause=3.0)
+    assert settlement.dead == []
+    assert [(r.counted, r.delay) for r in settlement.retry] == [(False, 3.0)]
+
+
+def test_a_permanent_error_is_never_taken_for_an_outage() -> None:
+    a = message(1)
+    outcome = Outcome(failed=[Failure(a, PermanentError("bad"), fatal=True)])
+    assert [d.error_type for d in decide(claim_of(a), outcome, SETTINGS).dead] == ["PermanentError"]
+
+
+def test_max_age_dead_letters_an_outage_only_when_asked_and_says_why() -> None:
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    a = message(1)
+    a.first_failed_at = first
+    outcome = Outcome(failed=[Failure(a, ConnectionError("refused"))])
+    later = first + timedelta(hours=2)
+    assert decide(claim_of(a), outcome, SETTINGS, now=later).dead == []
+    settings = RelaySettings(max_attempts=3, max_age=3600.0)
+    [dead] = decide(claim_of(a), outcome, settings, now=later).dead
+    assert dead.error_type == "DestinationUnavailableError"
+    assert "longer than max_age (3600 s)" in dead.error
+    assert "ConnectionError: refused" in dead.error
+    assert decide(claim_of(a), outcome, settings, now=first + timedelta(minutes=5)).dead == []

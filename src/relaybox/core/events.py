@@ -101,7 +101,10 @@ class Event:
 class Message:
     """A stored event as a publisher receives it; treat it as read-only.
 
-    ``attempts`` counts failed deliveries so far (an expired lease counts);
+    ``attempts`` counts deliveries that failed for this event so far (an
+    unreachable destination counts none); ``lease_expiries`` counts leases on
+    it that ran out unsettled (a relay crashed or stalled while publishing it);
+    ``first_failed_at`` is when it first failed, on the database clock.
     ``seq`` is the event's position within its key (``None`` without a key).
     Identity matters: outcomes refer to the very objects the relay handed out.
     (Not a frozen dataclass on purpose: a relay builds 100k+ of these a
@@ -121,6 +124,8 @@ class Message:
     created_at: datetime
     attempts: int = 0
     lane: str = ""
+    lease_expiries: int = 0
+    first_failed_at: datetime | None = None
 
     def json(self) -> object:
         """The payload decoded as JSON."""

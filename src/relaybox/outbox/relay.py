@@ -20,6 +20,7 @@ from relaybox.core.errors import SchemaMissingError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
 from relaybox.outbox.janitor import Janitor
+from relaybox.outbox.key_order import KeyOrder
 from relaybox.outbox.settings import RelaySettings
 from relaybox.outbox.source import OutboxSource, RelayStats
 from relaybox.pipeline.chain import chain
@@ -80,7 +81,10 @@ class Relay:
         self.owner = settings.owner or default_owner()
         self.stats = RelayStats()
         self.source = OutboxSource(store, settings, self.owner, self.stats, clock)
-        applier: Applier[Message] = chain(*middleware)(Publishing(publisher))
+        # Per-key order is the relay's own: between any middleware and the publisher.
+        self.order = KeyOrder(Publishing(publisher))
+        self.source.order = self.order
+        applier: Applier[Message] = chain(*middleware)(self.order)
         self.coordinator = PollingCoordinator(
             self.source,
             applier,
@@ -105,7 +109,7 @@ class Relay:
         """Relay and clean up until :meth:`stop`."""
         with self._life.running() as stopping:
             await self._check_schema()
-            self.source.pipelined = True
+            self.source.pipelined = self.source.pace = True
             unsubscribe = await self._listen()
             try:
                 async with asyncio.TaskGroup() as group:
@@ -115,10 +119,14 @@ class Relay:
                     await self.coordinator.stop()
                     await self.janitor.stop()
             finally:
-                self.source.pipelined = False
-                await shielded(self.source.close(), grace=self.settings.grace, clock=self._clock)
-                if unsubscribe is not None:
-                    await unsubscribe()
+                self.source.pipelined = self.source.pace = False
+                try:
+                    await shielded(
+                        self.source.close(), grace=self.settings.grace, clock=self._clock
+                    )
+                finally:
+                    if unsubscribe is not None:
+                        await unsubscribe()
 
     async def _check_schema(self) -> None:
         """Refuse to start on a database without the schema, naming the command that fixes it."""
@@ -151,8 +159,16 @@ class Relay:
         self.coordinator.wake()
 
     async def run_once(self) -> PollResult[Message]:
-        """Claim, publish and settle one batch; the settle is written when this returns."""
-        return await self.coordinator.run_once()
+        """Claim, publish and settle one batch; the settle is written when this returns.
+
+        Cancelled (under ``asyncio.wait_for``, say), it hands back what it had
+        claimed, as :meth:`close` does: nothing stays leased behind it.
+        """
+        try:
+            return await self.coordinator.run_once()
+        except BaseException:
+            await shielded(self.source.close(), grace=self.settings.grace, clock=self._clock)
+            raise
 
     async def drain(self, *, max_polls: int | None = None) -> int:
         """Poll until a poll finds nothing due; return the events handled.

@@ -14,6 +14,9 @@ _MAX_SECONDS = 10 * 365 * 24 * 3600.0
 DEFAULT_BACKOFF = Backoff(initial=1.0, max_delay=600.0, multiplier=2.0, jitter=0.2)
 """Durable retries: 1 s doubling to 10 min, 20 % jitter, on the database clock."""
 
+OUTAGE_BACKOFF = Backoff(initial=1.0, max_delay=30.0, multiplier=2.0, jitter=0.2)
+"""While the destination is unavailable: 1 s doubling to 30 s between probes, 20 % jitter."""
+
 
 @dataclass(frozen=True, slots=True)
 class RelaySettings:
@@ -22,8 +25,20 @@ class RelaySettings:
     * ``batch_size`` (1000) - events claimed per poll.
     * ``lease`` (30 s) - how long a claim is ours; renewed every third of it while
       publishing, so only a crashed or frozen relay loses it.
-    * ``max_attempts`` (10) - deliveries tried before an event becomes a dead
-      letter (a lease that expired counts as one).
+    * ``max_attempts`` (10) - deliveries that failed for the event itself before
+      it becomes a dead letter. An unavailable destination (a connection
+      error, a timeout, :class:`DestinationUnavailableError`, a publish call
+      that raised) counts none, however long it lasts.
+    * ``max_lease_expiries`` (10) - leases on an event that may run out
+      unsettled (its relay crashed or froze while publishing it) before it
+      becomes a dead letter, counted apart from ``max_attempts``.
+    * ``max_age`` (``None``) - when set, an event that keeps failing because
+      the destination is unavailable becomes a dead letter once that many
+      seconds passed since its first failure. Off by default: an outage alone
+      never dead-letters anything.
+    * ``outage_backoff`` - while the destination is unavailable the relay's
+      breaker is open: it waits 1 s doubling to 30 s between probes, and the
+      events wait as long.
     * ``backoff`` - wait before the next durable attempt (exponential 1 s to
       10 min with jitter; :class:`~relaybox.core.backoff.LinearBackoff`,
       :class:`~relaybox.core.backoff.FixedBackoff` or any ``delay(n)`` rule work).
@@ -42,6 +57,9 @@ class RelaySettings:
     batch_size: int = 1000
     lease: float = 30.0
     max_attempts: int = 10
+    max_lease_expiries: int = 10
+    max_age: float | None = None
+    outage_backoff: Backoff = OUTAGE_BACKOFF
     backoff: BackoffStrategy = DEFAULT_BACKOFF
     on_key_failure: KeyFailure = "park"
     poll_min: float = 0.002
@@ -56,6 +74,11 @@ class RelaySettings:
         _positive_int("batch_size", self.batch_size, 100_000)
         _positive_int("max_attempts", self.max_attempts, 1_000_000)
         _positive_int("cleanup_batch", self.cleanup_batch, 1_000_000)
+        _positive_int("max_lease_expiries", self.max_lease_expiries, 1_000_000)
+        if self.max_age is not None:
+            _positive("max_age", self.max_age)
+        if not isinstance(self.outage_backoff, Backoff):
+            raise ConfigurationError("outage_backoff must be a Backoff")
         _positive("lease", self.lease)
         _positive("poll_min", self.poll_min)
         _positive("dead_retention", self.dead_retention)

@@ -9,12 +9,16 @@ import random
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from relaybox.core.backoff import Backoff
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
-from relaybox.core.errors import AttemptsExhaustedError
+from relaybox.core.errors import AttemptsExhaustedError, LeaseExpiredError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
 from relaybox.outbox.decisions import decide, describe
+from relaybox.outbox.key_order import KeyOrder
+from relaybox.outbox.outage import Outage
 from relaybox.outbox.settings import RelaySettings
 from relaybox.ports.store import Claim, Dead, OutboxStore, Settlement, SettleReport
 
@@ -43,6 +47,14 @@ class RelayStats:
     reclaimed: int = 0
     lost: int = 0
     cleaned: int = 0
+    unavailable: int = 0
+    settle_failures: int = 0
+
+
+SETTLE_RETRY = Backoff(initial=0.05, max_delay=1.0, multiplier=2.0, jitter=0.2)
+"""A settle that failed (a dropped connection, say) is tried again on this schedule
+while the lease lasts: its events were published, and recording that spares
+their delivery again."""
 
 
 class OutboxSource:
@@ -86,10 +98,20 @@ class OutboxSource:
         self._ahead: deque[asyncio.Task[Claim]] = deque()
         self._settling: asyncio.Task[None] | None = None
         self._renewals: dict[int, asyncio.Task[None]] = {}
+        self._unrecorded: list[tuple[Claim, Settlement]] = []
+        self.outage = Outage(settings.outage_backoff, clock, owner)
+        self.order: KeyOrder | None = None
+        self.pace = False
 
     # -- claiming -------------------------------------------------------------
 
     async def fetch(self, limit: int, /) -> Sequence[Message]:
+        if self.pace:
+            await self.outage.wait()  # the breaker is open: probe when the pause is over
+        stale, self._claim = self._claim, None
+        if stale is not None and stale.lanes:
+            # A claim never settled (its publish was cancelled): hand it back, never overwrite it.
+            await self._record(stale, Settlement())
         claim = await self._next(limit)
         while not claim.messages and self._ahead:
             # A later claim may have found what this one did not.
@@ -110,6 +132,8 @@ class OutboxSource:
             while len(self._ahead) < CLAIMS_AHEAD:
                 self._ahead.append(asyncio.create_task(self._take(limit)))
         ready, self._exhausted = self._split_exhausted(claim.messages)
+        if self.order is not None:
+            self.order.begin(ready)
         if not ready and claim.lanes:
             # Nothing to publish (its lanes ran dry, or only used-up events
             # remain): nothing will settle this claim, so settle it now.
@@ -142,8 +166,8 @@ class OutboxSource:
         return claim
 
     def _split_exhausted(self, messages: Sequence[Message]) -> tuple[list[Message], list[Dead]]:
-        limit = self.settings.max_attempts
-        if all(m.attempts < limit for m in messages):
+        limit, expiries = self.settings.max_attempts, self.settings.max_lease_expiries
+        if all(m.attempts < limit and m.lease_expiries < expiries for m in messages):
             return list(messages), []
         ready: list[Message] = []
         dead: list[Dead] = []
@@ -151,8 +175,8 @@ class OutboxSource:
         for message in messages:
             if message.lane in blocked:
                 continue
-            if message.attempts >= limit:
-                error = AttemptsExhaustedError(message.attempts, "leases kept expiring")
+            error = _exhausted(message, limit, expiries)
+            if error is not None:
                 dead.append(Dead(message, describe(error), type(error).__name__, message.attempts))
                 if message.key is not None:
                     blocked.add(message.lane)
@@ -184,18 +208,78 @@ class OutboxSource:
         claim, self._claim = self._claim, None
         if claim is None or not claim.lanes:
             return
-        settlement = decide(claim, outcome, self.settings, self._exhausted, self._rng)
+        settlement = decide(
+            claim,
+            outcome,
+            self.settings,
+            self._exhausted,
+            self._rng,
+            pause=self.outage.pause(),
+            now=datetime.now(UTC),
+        )
         self._exhausted = []
-        await self.flush()
+        self._watch_destination(outcome, settlement)
+        # Whatever happens to the settle before it, this claim's is written (or
+        # kept for close()): a claim nothing settles would hold its keys for ever.
+        self._unrecorded.append((claim, settlement))
+        earlier: Exception | None = None
+        try:
+            await self.flush()
+        except Exception as exc:  # the earlier settle's failure, reported below
+            earlier = exc
+        self._unrecorded.remove((claim, settlement))
         if self.pipelined:
             self._settling = asyncio.create_task(self._record(claim, settlement))
         else:
             await self._record(claim, settlement)
+        if earlier is not None:
+            raise earlier
+
+    def _watch_destination(self, outcome: Outcome[Message], settlement: Settlement) -> None:
+        waiting = [r for r in settlement.retry if not r.counted]
+        self.stats.unavailable += len(waiting)
+        error = waiting[0].error if waiting else None
+        self.outage.record(len(outcome.delivered), len(waiting), error)
 
     async def _record(self, claim: Claim, settlement: Settlement) -> None:
-        await self._stop_renewal(claim)
-        report = await self.store.settle(claim, settlement)
+        """Write the settlement, trying again while the lease lasts; renewal stops either way.
+
+        A claim whose settle cannot be written in time is left to expire: its
+        renewal is stopped, so its lanes come back to a claim after ``lease``.
+        """
+        try:
+            report = await self._settle_while_leased(claim, settlement)
+        finally:
+            await self._stop_renewal(claim)
         self._count(settlement, report)
+        _log(self.owner, settlement, report)
+
+    async def _settle_while_leased(self, claim: Claim, settlement: Settlement) -> SettleReport:
+        deadline = self._clock.monotonic() + self.settings.lease / 2
+        tries = 0
+        while True:
+            try:
+                return await self.store.settle(claim, settlement)
+            except Exception:
+                tries += 1
+                self.stats.settle_failures += 1
+                delay = SETTLE_RETRY.delay(tries, self._rng)
+                if self._clock.monotonic() + delay >= deadline:
+                    logger.exception(
+                        "%s could not settle claim %d; its lease will expire and its %d events "
+                        "come back then",
+                        self.owner,
+                        claim.token,
+                        len(claim.messages),
+                    )
+                    raise
+                logger.warning(
+                    "%s: settling claim %d failed, trying again",
+                    self.owner,
+                    claim.token,
+                    exc_info=True,
+                )
+                await self._clock.sleep(delay)
 
     async def flush(self) -> None:
         """Wait for a settle still being written; its error, if any, is raised here.
@@ -240,6 +324,8 @@ class OutboxSource:
             await self.flush()
         finally:
             try:
+                while self._unrecorded:
+                    await self._record(*self._unrecorded.pop())
                 await self.release()
                 claim, self._claim = self._claim, None
                 if claim is not None and claim.lanes:
@@ -268,3 +354,43 @@ class OutboxSource:
                 self.owner,
                 len(lost),
             )
+
+
+def _exhausted(message: Message, attempts: int, expiries: int) -> Exception | None:
+    """Why a claimed event may not be tried again, if it may not."""
+    if message.lease_expiries >= expiries:
+        return LeaseExpiredError(
+            f"its lease expired unsettled {message.lease_expiries} times (max_lease_expiries="
+            f"{expiries}): a relay crashed or froze while publishing it each time"
+        )
+    if message.attempts >= attempts:
+        return AttemptsExhaustedError(message.attempts, f"max_attempts is now {attempts}")
+    return None
+
+
+def _log(owner: str, settlement: Settlement, report: SettleReport) -> None:
+    """Say per event what failed: retries at WARNING, dead letters and parked keys at ERROR."""
+    if report.lost or not (settlement.retry or settlement.dead):
+        return
+    for retry in settlement.retry:
+        if retry.counted:
+            m = retry.message
+            logger.warning(
+                "%s: event %s (key %r) failed on attempt %d, next try in %.1f s: %s",
+                owner, m.id, m.key, m.attempts + 1, retry.delay, retry.error,
+                extra={"event": "event.retry", "event_id": m.id, "key": m.key,
+                       "attempt": m.attempts + 1, "retry_in": retry.delay, "error": retry.error},
+            )  # fmt: skip
+    for dead in settlement.dead:
+        m = dead.message
+        logger.error(
+            "%s: event %s (key %r) is a dead letter: %s",
+            owner, m.id, m.key, dead.error,
+            extra={"event": "event.dead", "event_id": m.id, "key": m.key, "error": dead.error},
+        )  # fmt: skip
+    for lane, (event_id, reason) in settlement.park.items():
+        logger.error(
+            "%s: key %r is parked behind dead event %s until an operator replays or unparks it",
+            owner, lane[2:], event_id,
+            extra={"event": "key.parked", "key": lane[2:], "event_id": event_id, "error": reason},
+        )  # fmt: skip

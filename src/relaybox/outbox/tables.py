@@ -16,7 +16,10 @@ class Tables:
 
     ``name`` must be a plain SQL identifier (letters, digits, ``_``; at most 48
     characters) because it is placed into SQL text; choose the schema with the
-    connection's ``search_path``.
+    connection's ``search_path``. It is folded to lower case, as PostgreSQL
+    folds an unquoted identifier: ``Tables("SHOP_OUTBOX")`` names the very
+    tables of ``Tables("shop_outbox")``, so it must also take the same claim
+    lock and listen on the same channel.
     """
 
     name: str = "relaybox_outbox"
@@ -27,6 +30,7 @@ class Tables:
                 f"table name {self.name!r} is not a plain SQL identifier "
                 "(letters, digits and _, not starting with a digit, at most 48 characters)"
             )
+        object.__setattr__(self, "name", self.name.lower())
 
     @property
     def events(self) -> str:

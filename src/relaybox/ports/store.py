@@ -36,11 +36,16 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Try ``message`` again after ``delay`` seconds on the database clock."""
+    """Try ``message`` again after ``delay`` seconds on the database clock.
+
+    ``counted`` is false when the destination was unavailable: the failure is
+    recorded (its first time too) but uses up none of the event's attempts.
+    """
 
     message: Message
     delay: float
     error: str
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)

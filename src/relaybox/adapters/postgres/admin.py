@@ -131,12 +131,17 @@ class PostgresAdmin:
         return int(status.rsplit(" ", 1)[-1])
 
     async def unpark(self, key: str, /) -> bool:
-        touched = await self._durably(
+        t = self._tables
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(DURABLE)
             # A lane row only says "wait" or "stop": an open lane has none.
-            f"DELETE FROM {self._tables.lanes} WHERE lane = $1 AND parked_at IS NOT NULL",
-            "k:" + key,
-        )
-        return touched == 1
+            opened = await conn.fetchval(
+                f"DELETE FROM {t.lanes} WHERE lane = $1 AND parked_at IS NOT NULL RETURNING true",
+                "k:" + key,
+            )
+            if opened:
+                await conn.execute(_CLAIMABLE.format(events=t.events), "k:" + key)
+        return bool(opened)
 
     async def purge(self, where: DeadFilter, limit: int | None, /) -> int:
         clause, args = _where(where)
@@ -177,6 +182,7 @@ class PostgresAdmin:
                 # Writers of the key wait from here on, and one that already drew
                 # its id commits first: the renumbering below sees its event.
                 await conn.execute(f"SELECT 1 FROM {t.keys} WHERE key = $1 FOR UPDATE", row["key"])
+                await conn.execute(_CLAIMABLE.format(events=t.events), row["lane"])
             else:
                 # The key moved on without it: rejoin at the tail, after what is pending.
                 seq = await conn.fetchval(
@@ -209,8 +215,11 @@ class PostgresAdmin:
 
 _COLUMNS = (
     "event_id, topic, key, seq, lane, type, aggregate_type, content_type, payload, headers, "
-    "created_at, available_at, attempts, first_failed_at, last_failed_at, last_error"
+    "created_at, available_at, attempts, lease_expiries, first_failed_at, last_failed_at, "
+    "last_error"
 )
+# A lane no longer parked: the events set aside while it was are claimable again.
+_CLAIMABLE = "UPDATE {events} SET parked = NULL WHERE lane = $1 AND parked"
 _BEHIND = f"""
 WITH behind AS (DELETE FROM {{events}} WHERE lane = $1 AND seq > $2 RETURNING *)
 INSERT INTO {{events}} ({_COLUMNS}) SELECT {_COLUMNS} FROM behind ORDER BY seq, id

@@ -29,14 +29,17 @@ LOCK = "SELECT pg_advisory_xact_lock(hashtext('relaybox'), hashtext('claim {even
 # * blocked - lanes of the live claims (as of this statement's snapshot, so a
 #   claim whose settle commits meanwhile still blocks: its deleted events are
 #   never handed out again), and lanes parked or held shut for a retry.
-# * scan - the oldest events by id in lanes not blocked: unkeyed ones once due,
+# * scan - the oldest claimable events by id (a parked lane's events are set
+#   aside and not in the partial index it reads) in lanes not blocked: unkeyed ones once due,
 #   keyed ones whatever their ``available_at`` (a keyed retry holds its whole
 #   lane shut through ``{lanes}``, so the key's order is kept). A blocked lane is
 #   filtered inside the scan, so it can never crowd healthy lanes out of the
 #   batch; NOT IN over an uncorrelated subquery is one hashed lookup per row,
 #   so the scan streams and stops at the LIMIT. Every earlier event of a lane
 #   it returns is delivered or in this scan, so the scan holds each lane's
-#   head, in order.
+#   head, in order. The scan stops early at the claim's byte budget ($4): the
+#   first event always fits, then events while the payloads before them stay
+#   under it (a prefix of the id order, so still each lane's head, in order).
 # * claimed - the lease: one row, with owner, a new fencing token, expiry, the
 #   lanes and the ids handed out, however many lanes the batch spans.
 CLAIM = """
@@ -47,8 +50,7 @@ WITH expired AS (
     RETURNING token, owner, ids
 ), reclaimed AS (
     UPDATE {events} e
-    SET attempts = e.attempts + 1,
-        first_failed_at = coalesce(e.first_failed_at, statement_timestamp()),
+    SET lease_expiries = e.lease_expiries + 1,
         last_failed_at = statement_timestamp(),
         last_error = 'LeaseExpiredError: the lease of relay ' || x.owner
                      || ' expired before it settled'
@@ -62,13 +64,19 @@ WITH expired AS (
     SELECT l.lane FROM {lanes} l
     WHERE l.parked_at IS NOT NULL OR l.available_at > statement_timestamp()
 ), scan AS (
-    SELECT e.id, e.event_id, e.topic, e.key, e.seq, e.lane, e.type, e.aggregate_type,
-           e.content_type, e.payload, e.headers, e.created_at, e.attempts
-    FROM {events} e
-    WHERE (e.key IS NOT NULL OR e.available_at <= statement_timestamp())
-      AND e.lane NOT IN (SELECT lane FROM blocked)
-    ORDER BY e.id
-    LIMIT $1
+    SELECT s.id, s.event_id, s.topic, s.key, s.seq, s.lane, s.type, s.aggregate_type,
+           s.content_type, s.payload, s.headers, s.created_at, s.attempts, s.lease_expiries,
+           s.first_failed_at
+    FROM (
+        SELECT e.*, sum(octet_length(e.payload)) OVER (ORDER BY e.id)
+                    - octet_length(e.payload) AS bytes_before
+        FROM {events} e
+        WHERE e.parked IS NULL
+          AND (e.key IS NOT NULL OR e.available_at <= statement_timestamp())
+          AND e.lane NOT IN (SELECT lane FROM blocked)
+        ORDER BY e.id
+        LIMIT $1) s
+    WHERE s.bytes_before < $4
 ), claimed AS (
     INSERT INTO {claims} (token, owner, claimed_at, expires_at, lanes, ids)
     SELECT nextval('{tokens}'), $2, statement_timestamp(),
@@ -84,7 +92,7 @@ FROM scan s
 UNION ALL
 SELECT (SELECT lanes FROM claimed), (SELECT token FROM claimed),
        (SELECT array_agg(id) FROM reclaimed),
-       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 """
 
 # The common case in one round trip: everything delivered. The lease is ours
@@ -105,11 +113,13 @@ END_CLAIM = "DELETE FROM {claims} WHERE token = $1 AND expires_at > now() RETURN
 
 DELETE_DELIVERED = "DELETE FROM {events} WHERE id = ANY($1::bigint[])"
 
+# ``counted`` is false when the destination was unavailable: the event waits,
+# and its first failure is remembered (for ``max_age``), but no attempt is used.
 SCHEDULE_RETRY = """
 UPDATE {events} e
-SET attempts = e.attempts + 1, available_at = now() + make_interval(secs => r.delay),
+SET attempts = e.attempts + r.counted::int, available_at = now() + make_interval(secs => r.delay),
     first_failed_at = coalesce(e.first_failed_at, now()), last_failed_at = now(), last_error = r.error
-FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS r(id, delay, error)
+FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::bool[]) AS r(id, delay, error, counted)
 WHERE e.id = r.id
 """
 
@@ -121,10 +131,11 @@ WITH moved AS (
     RETURNING e.*, r.error AS final_error, r.error_type AS final_type, r.attempts AS final_attempts
 )
 INSERT INTO {dead} (row_id, event_id, topic, key, seq, lane, type, aggregate_type, content_type,
-                    payload, headers, created_at, attempts, first_failed_at, last_failed_at,
-                    error, error_type)
+                    payload, headers, created_at, attempts, lease_expiries, first_failed_at,
+                    last_failed_at, error, error_type)
 SELECT id, event_id, topic, key, seq, lane, type, aggregate_type, content_type, payload, headers,
-       created_at, final_attempts, coalesce(first_failed_at, now()), now(), final_error, final_type
+       created_at, final_attempts, lease_expiries, coalesce(first_failed_at, now()), now(),
+       final_error, final_type
 FROM moved
 """
 
@@ -144,6 +155,22 @@ ON CONFLICT (lane) DO UPDATE SET
     parked_at = coalesce(EXCLUDED.parked_at, l.parked_at),
     parked_event_id = coalesce(EXCLUDED.parked_event_id, l.parked_event_id),
     parked_reason = coalesce(EXCLUDED.parked_reason, l.parked_reason)
+"""
+
+# A parked lane's pending events are set aside, so claims never step over them.
+SET_ASIDE = """
+UPDATE {events} SET parked = true WHERE lane = ANY($1::text[]) AND parked IS NULL
+"""
+
+# Events written for a parked key after it parked are set aside too, by the
+# janitor; the lanes are locked first so that an unpark or replay running
+# meanwhile either comes first (and the lane is not set aside) or waits.
+SET_ASIDE_LATE = """
+WITH parked AS (
+    SELECT lane FROM {lanes} WHERE parked_at IS NOT NULL ORDER BY lane FOR SHARE
+)
+UPDATE {events} e SET parked = true
+FROM parked p WHERE e.lane = p.lane AND e.parked IS NULL
 """
 
 EXTEND = """

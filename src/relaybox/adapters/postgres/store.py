@@ -39,23 +39,37 @@ RELAY_SESSION = {
 }
 
 
+CLAIM_BYTES = 16 * 1024 * 1024
+"""A claim's payload budget: it stops at the event that would pass it (the first always fits)."""
+
+
 class PostgresStore(PostgresAdmin):
     """The outbox in PostgreSQL: implements ``OutboxStore`` and ``OutboxAdmin``.
 
     Build it with :meth:`connect`; it owns an asyncpg pool (``max_size``
     connections, 4 by default) and closes it in :meth:`close`. All times come
-    from the database's ``now()``.
+    from the database's ``now()``. A claim holds at most ``claim_bytes`` of
+    payloads (16 MiB), plus the one event that crosses it.
     """
 
-    def __init__(self, pool: asyncpg.Pool, tables: Tables, dsn: str = "") -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, tables: Tables, dsn: str = "", *, claim_bytes: int = CLAIM_BYTES
+    ) -> None:
         super().__init__(pool, tables)
+        self.claim_bytes = claim_bytes
         self._sql = {name: tables.render(getattr(q, name)) for name in _QUERIES}
         self.claims = 0
         self._dsn = dsn
 
     @classmethod
     async def connect(
-        cls, dsn: str, tables: Tables | None = None, *, min_size: int = 1, max_size: int = 4
+        cls,
+        dsn: str,
+        tables: Tables | None = None,
+        *,
+        min_size: int = 1,
+        max_size: int = 4,
+        claim_bytes: int = CLAIM_BYTES,
     ) -> PostgresStore:
         pool = await asyncpg.create_pool(
             dsn,
@@ -64,7 +78,7 @@ class PostgresStore(PostgresAdmin):
             server_settings=RELAY_SESSION,
             reset=_keep_session,
         )
-        return cls(pool, tables or Tables(), dsn)
+        return cls(pool, tables or Tables(), dsn, claim_bytes=claim_bytes)
 
     async def claim(self, owner: str, limit: int, lease: float, /) -> Claim:
         try:
@@ -77,7 +91,7 @@ class PostgresStore(PostgresAdmin):
     async def _claim(self, owner: str, limit: int, lease: float) -> Claim:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(self._sql["LOCK"])
-            rows = await conn.fetch(self._sql["CLAIM"], limit, owner, lease)
+            rows = await conn.fetch(self._sql["CLAIM"], limit, owner, lease, self.claim_bytes)
         *heads, whole = rows
         again = set(whole["reclaimed"] or ())
         if not heads:
@@ -119,6 +133,7 @@ class PostgresStore(PostgresAdmin):
                     [r.message.row_id for r in plan.retry],
                     [r.delay for r in plan.retry],
                     [r.error for r in plan.retry],
+                    [r.counted for r in plan.retry],
                 )
             if plan.dead:
                 await conn.execute(
@@ -136,6 +151,9 @@ class PostgresStore(PostgresAdmin):
                     [u.park_event_id for u in plan.lanes],
                     [u.park_reason for u in plan.lanes],
                 )
+                parked = [u.lane for u in plan.lanes if u.park_event_id is not None]
+                if parked:
+                    await conn.execute(sql["SET_ASIDE"], parked)
         return SettleReport(plan.settled)
 
     async def extend(self, claim: Claim, lease: float, /) -> bool:
@@ -145,6 +163,8 @@ class PostgresStore(PostgresAdmin):
         return _rowcount(status) == 1
 
     async def cleanup(self, dead_retention: float, batch_size: int, /) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._sql["SET_ASIDE_LATE"])
         removed = 0
         for name, args in (
             ("PURGE_OLD_DEAD", (dead_retention, batch_size)),
@@ -196,6 +216,8 @@ _QUERIES = (
     "SCHEDULE_RETRY",
     "MOVE_TO_DEAD",
     "HOLD_OR_PARK",
+    "SET_ASIDE",
+    "SET_ASIDE_LATE",
     "EXTEND",
     "PURGE_OLD_DEAD",
     "PURGE_IDLE_LANES",
@@ -207,12 +229,13 @@ def _message(r: asyncpg.Record, reclaimed: set[int]) -> Message:
     # Columns of CLAIM: lanes, token, reclaimed (set on the last row only),
     # then id, event_id, topic,
     # key, seq, lane, type, aggregate_type, content_type, payload, headers,
-    # created_at, attempts (from before a reclaim counted one more).
-    attempts = r[15] + 1 if reclaimed and r[3] in reclaimed else r[15]
+    # created_at, attempts, lease_expiries (from before a reclaim counted one
+    # more), first_failed_at.
+    expiries = r[16] + 1 if reclaimed and r[3] in reclaimed else r[16]
     # fmt: off
     return Message(
         r[3], r[4], r[5], r[6], r[7], r[9], r[10], r[11], r[12], decode_headers(r[13]), r[14],
-        attempts, r[8],
+        r[15], r[8], expiries, r[17],
     )
     # fmt: on
 

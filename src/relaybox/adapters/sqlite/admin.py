@@ -162,13 +162,16 @@ def _unpark(conn: sqlite3.Connection, t: Tables, lane: str, event_id: str | None
     A lane row exists only while the lane is held shut, so opening it deletes the row.
     """
     only_for = "" if event_id is None else " AND parked_event_id = :event"
-    return (
+    opened = (
         conn.execute(
             f"DELETE FROM {t.lanes} WHERE lane = :lane AND parked_at IS NOT NULL{only_for}",
             {"lane": lane, "event": event_id},
         ).rowcount
         == 1
     )
+    if opened:  # its events were set aside while it was parked: claimable again
+        conn.execute(f"UPDATE {t.events} SET parked = NULL WHERE lane = ? AND parked", (lane,))
+    return opened
 
 
 def _replay_one(conn: sqlite3.Connection, t: Tables, row: SqlRow) -> None:

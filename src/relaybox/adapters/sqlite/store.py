@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from relaybox.adapters.sqlite.admin import SqliteAdmin
@@ -29,20 +29,25 @@ from relaybox.ports.store import Claim, Settlement, SettleReport
 
 _COLUMNS = (
     "id, event_id, topic, key, seq, lane, type, aggregate_type, content_type, payload, "
-    "headers, created_at, attempts"
+    "headers, created_at, attempts, lease_expiries, first_failed_at"
 )
+CLAIM_BYTES = 16 * 1024 * 1024
+"""A claim's payload budget: it stops at the event that would pass it (the first always fits)."""
 
 
 class SqliteStore(SqliteAdmin):
     """The outbox in a SQLite file: implements ``OutboxStore`` and ``OutboxAdmin``."""
 
-    def __init__(self, db: Database, tables: Tables) -> None:
+    def __init__(self, db: Database, tables: Tables, *, claim_bytes: int = CLAIM_BYTES) -> None:
         super().__init__(db, tables)
         self.claims = 0
+        self.claim_bytes = claim_bytes
 
     @classmethod
-    def open(cls, path: str | Path, tables: Tables | None = None) -> SqliteStore:
-        return cls(Database(path), tables or Tables())
+    def open(
+        cls, path: str | Path, tables: Tables | None = None, *, claim_bytes: int = CLAIM_BYTES
+    ) -> SqliteStore:
+        return cls(Database(path), tables or Tables(), claim_bytes=claim_bytes)
 
     async def claim(self, owner: str, limit: int, lease: float, /) -> Claim:
         try:
@@ -78,7 +83,7 @@ class SqliteStore(SqliteAdmin):
                 for r in conn.execute(
                     f"""SELECT DISTINCT lane FROM (
                         SELECT e.lane FROM {t.events} e
-                        WHERE e.available_at <= :now
+                        WHERE e.parked IS NULL AND e.available_at <= :now
                           AND e.lane NOT IN (SELECT value FROM json_each(:blocked))
                         ORDER BY e.id LIMIT :limit)
                         ORDER BY lane""",
@@ -120,8 +125,7 @@ class SqliteStore(SqliteAdmin):
         for owner, handed_out in expired:
             error = LeaseExpiredError(f"the lease of relay {owner} expired before it settled")
             conn.execute(
-                f"""UPDATE {self._tables.events} SET attempts = attempts + 1,
-                        first_failed_at = coalesce(first_failed_at, :now),
+                f"""UPDATE {self._tables.events} SET lease_expiries = lease_expiries + 1,
                         last_failed_at = :now, last_error = :error
                     WHERE id IN (SELECT value FROM json_each(:ids))""",
                 {"now": now, "error": describe(error), "ids": handed_out},
@@ -142,7 +146,8 @@ class SqliteStore(SqliteAdmin):
                     (lane, now, per_lane),
                 ).fetchall()
             )
-        return tuple(_message(r) for rows in _round_robin(heads, limit) for r in rows)
+        kept = (r for rows in _round_robin(heads, limit) for r in rows)
+        return tuple(_message(r) for r in _within(kept, self.claim_bytes))
 
     async def settle(self, claim: Claim, settlement: Settlement, /) -> SettleReport:
         if not claim.lanes:
@@ -165,18 +170,18 @@ class SqliteStore(SqliteAdmin):
                 (json.dumps(plan.delivered),),
             )
             conn.executemany(
-                f"""UPDATE {t.events} SET attempts = attempts + 1, available_at = {NOW} + ?,
+                f"""UPDATE {t.events} SET attempts = attempts + ?, available_at = {NOW} + ?,
                         first_failed_at = coalesce(first_failed_at, {NOW}),
                         last_failed_at = {NOW}, last_error = ? WHERE id = ?""",
-                [(r.delay, r.error, r.message.row_id) for r in plan.retry],
+                [(int(r.counted), r.delay, r.error, r.message.row_id) for r in plan.retry],
             )
             for dead in plan.dead:
                 conn.execute(
                     f"""INSERT INTO {t.dead} (row_id, event_id, topic, key, seq, lane, type,
                             aggregate_type, content_type, payload, headers, created_at, attempts,
-                            first_failed_at, last_failed_at, error, error_type)
+                            lease_expiries, first_failed_at, last_failed_at, error, error_type)
                         SELECT id, event_id, topic, key, seq, lane, type, aggregate_type,
-                            content_type, payload, headers, created_at, ?,
+                            content_type, payload, headers, created_at, ?, lease_expiries,
                             coalesce(first_failed_at, {NOW}), {NOW}, ?, ?
                         FROM {t.events} WHERE id = ?""",
                     (dead.attempts, dead.error, dead.error_type, dead.message.row_id),
@@ -194,6 +199,11 @@ class SqliteStore(SqliteAdmin):
                         parked_event_id = coalesce(excluded.parked_event_id, parked_event_id),
                         parked_reason = coalesce(excluded.parked_reason, parked_reason)""",
                 [(u.lane, u.hold, u.park_event_id, u.park_reason) for u in plan.lanes],
+            )
+            # A parked lane's pending events are set aside: claims never step over them.
+            conn.executemany(
+                f"UPDATE {t.events} SET parked = 1 WHERE lane = ? AND parked IS NULL",
+                [(u.lane,) for u in plan.lanes if u.park_event_id is not None],
             )
         return SettleReport(plan.settled)
 
@@ -215,6 +225,9 @@ class SqliteStore(SqliteAdmin):
 
     async def cleanup(self, dead_retention: float, batch_size: int, /) -> int:
         t = self._tables
+        # Events written for a parked key after it parked are set aside too.
+        set_aside = f"""UPDATE {t.events} SET parked = 1 WHERE parked IS NULL AND lane IN
+            (SELECT lane FROM {t.lanes} WHERE parked_at IS NOT NULL)"""
         statements = (
             f"""DELETE FROM {t.dead} WHERE id IN (SELECT id FROM {t.dead}
                 WHERE dead_at < {NOW} - :retention ORDER BY id LIMIT :batch)""",
@@ -223,6 +236,8 @@ class SqliteStore(SqliteAdmin):
         )
 
         def work(conn: sqlite3.Connection) -> int:
+            with immediate(conn):
+                conn.execute(set_aside)
             removed = 0
             for statement in statements:
                 while True:
@@ -258,6 +273,16 @@ def _round_robin(heads: list[list[SqlRow]], limit: int) -> list[list[SqlRow]]:
     return kept
 
 
+def _within(rows: Iterator[SqlRow], budget: int) -> Iterator[SqlRow]:
+    """The rows while the payloads before them stay under ``budget`` bytes (the first always)."""
+    total = 0
+    for row in rows:
+        if total and total + len(row[9]) > budget:
+            return
+        total += len(row[9])
+        yield row
+
+
 def _message(r: SqlRow) -> Message:
     return Message(
         r[0],
@@ -273,4 +298,6 @@ def _message(r: SqlRow) -> Message:
         to_datetime(r[11]),
         r[12],
         r[5],
+        r[13],
+        None if r[14] is None else to_datetime(r[14]),
     )

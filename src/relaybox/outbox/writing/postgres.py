@@ -75,7 +75,7 @@ SELECT i.event_id, i.topic, i.key, b.last_seq, i.lane, i.type, i.aggregate_type,
 FROM input i LEFT JOIN bumped b ON true
 """
 
-_IDLE = 0
+_INTRANS = 2
 """``psycopg.pq.TransactionStatus.IDLE``: connected, no transaction open."""
 
 
@@ -197,8 +197,13 @@ def outside_transaction(driver: str, fix: str) -> ConfigurationError:
 
 def _check_psycopg(conn: PsycopgConnection | AsyncPsycopgConnection) -> None:
     # Without autocommit psycopg opens a transaction itself, so only autocommit
-    # outside an explicit `conn.transaction()` block would commit the events alone.
-    if conn.autocommit and int(conn.info.transaction_status) == _IDLE:
+    # outside an explicit `conn.transaction()` block (or a BEGIN the caller sent)
+    # would commit the events alone. In pipeline mode the status is ACTIVE while
+    # statements are queued, in a transaction or not: only INTRANS proves one.
+    if not conn.autocommit:
+        return
+    in_block = getattr(conn, "_num_transactions", 0) > 0
+    if not in_block and int(conn.info.transaction_status) != _INTRANS:
         raise outside_transaction(
             "psycopg", "use `with conn.transaction():` or a connection with autocommit=False"
         )

@@ -125,7 +125,9 @@ def _check(conn: SqliteConnection | AiosqliteConnection) -> None:
     # explicit BEGIN would commit each statement on its own.
     if conn.in_transaction:
         return
-    autocommit = getattr(conn, "autocommit", _LEGACY)
+    # aiosqlite does not pass ``autocommit`` (Python 3.12+) through: ask the
+    # sqlite3 connection it wraps.
+    autocommit = getattr(getattr(conn, "_conn", conn), "autocommit", _LEGACY)
     if autocommit is True or (autocommit == _LEGACY and conn.isolation_level is None):
         raise outside_transaction("SQLite", _FIX)
 

@@ -1,0 +1,12 @@
+-- Publish attempts and expired leases are counted apart: an event that failed
+-- at the destination counts ``attempts``; a lease on it that ran out unsettled
+-- (its relay crashed or froze mid-publish) counts ``lease_expiries``.
+ALTER TABLE {events} ADD COLUMN lease_expiries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE {dead} ADD COLUMN lease_expiries INTEGER NOT NULL DEFAULT 0;
+
+-- A parked lane's pending events are set aside (``parked``), so a claim's scan
+-- never steps over them: it reads the partial index of claimable rows.
+ALTER TABLE {events} ADD COLUMN parked INTEGER;
+CREATE INDEX {events}_claimable ON {events} (id) WHERE parked IS NULL;
+UPDATE {events} SET parked = 1
+WHERE lane IN (SELECT lane FROM {lanes} WHERE parked_at IS NOT NULL);
