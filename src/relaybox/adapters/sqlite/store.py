@@ -275,11 +275,11 @@ def _round_robin(heads: list[list[SqlRow]], limit: int) -> list[list[SqlRow]]:
 
 def _within(rows: Iterator[SqlRow], budget: int) -> Iterator[SqlRow]:
     """The rows while the payloads before them stay under ``budget`` bytes (the first always)."""
-    total = 0
+    before = 0
     for row in rows:
-        if total and total + len(row[9]) > budget:
+        if before and before >= budget:
             return
-        total += len(row[9])
+        before += len(row[9])
         yield row
 
 

@@ -9,6 +9,7 @@ REAL Unix seconds, as in the schema.
 
 from __future__ import annotations
 
+import sqlite3 as _sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -85,7 +86,8 @@ class SqliteWriter:
         conn.executemany(self.insert_sql, parameters(rows, first))
 
     async def aiosqlite(self, conn: AiosqliteConnection, rows: Sequence[Row]) -> None:
-        _check(conn)
+        if not conn.in_transaction:
+            _refuse_autocommit(await _aiosqlite_autocommit(conn), conn.isolation_level)
         first: dict[str, int] = {}
         for key, count in counts(rows).items():
             (found,) = await conn.execute_fetchall(self.bump_sql, (key, count))
@@ -123,13 +125,31 @@ def _check(conn: SqliteConnection | AiosqliteConnection) -> None:
     # Python's default mode opens a transaction before the first write, so only
     # isolation_level=None (or, from Python 3.12, autocommit=True) outside an
     # explicit BEGIN would commit each statement on its own.
-    if conn.in_transaction:
-        return
-    # aiosqlite does not pass ``autocommit`` (Python 3.12+) through: ask the
-    # sqlite3 connection it wraps.
-    autocommit = getattr(getattr(conn, "_conn", conn), "autocommit", _LEGACY)
-    if autocommit is True or (autocommit == _LEGACY and conn.isolation_level is None):
+    if not conn.in_transaction:
+        _refuse_autocommit(getattr(conn, "autocommit", _LEGACY), conn.isolation_level)
+
+
+_HAS_AUTOCOMMIT = hasattr(_sqlite3, "LEGACY_TRANSACTION_CONTROL")  # Python 3.12+
+
+
+def _refuse_autocommit(autocommit: object, isolation_level: str | None) -> None:
+    if autocommit is True or (autocommit == _LEGACY and isolation_level is None):
         raise outside_transaction("SQLite", _FIX)
+
+
+async def _aiosqlite_autocommit(conn: AiosqliteConnection) -> object:
+    """The wrapped sqlite3 connection's ``autocommit`` (Python 3.12+), read in its own thread.
+
+    aiosqlite passes ``autocommit=True`` to sqlite3 but does not show it, and
+    sqlite3 answers only in the thread that owns the connection.
+    """
+    if not _HAS_AUTOCOMMIT:
+        return _LEGACY
+    run = getattr(conn, "_execute", None)
+    inner = getattr(conn, "_conn", None)
+    if run is None or inner is None:
+        return _LEGACY
+    return await run(getattr, inner, "autocommit", _LEGACY)
 
 
 def _int(value: object) -> int:
