@@ -2,9 +2,10 @@
 
 ``pg_terminate_backend`` ends the relay's sessions in the middle of its
 statements, and now and then all of them (its pool and its ``LISTEN``
-connection), while it delivers a keyed backlog. Claims, settles and renewals fail at every step. Once the cuts
-stop, every event is delivered with no restart, first deliveries keep key
-order, nothing is dead-lettered, and no lease is left behind.
+connection), while it delivers a keyed backlog. Claims, settles and renewals
+fail at every step. Once the cuts stop, every event is delivered with no
+restart, first deliveries keep key order, nothing is dead-lettered, and no
+lease is left behind.
 """
 
 from __future__ import annotations

@@ -60,13 +60,14 @@ async def test_g04_a_failing_claim_waits_its_error_backoff_before_the_next() -> 
     running = asyncio.create_task(relay.run())
     try:
         await wait_until(lambda: store.claims == 1 and clock.sleepers == 2, what="a backoff")
-        await clock.advance(0.85)
+        # The relay's database errors back off as outages do: 1 s doubling, 20 % jitter.
+        await clock.advance(0.75)
         assert store.claims == 1
-        await clock.advance(0.3)  # t = 1.15: past the first backoff (1 s, 10 % jitter)
+        await clock.advance(0.5)  # t = 1.25: past the first backoff (1 s +- 20 %)
         assert store.claims == 2
-        await clock.advance(1.5)  # t = 2.65: the second (2 s +- 10 %) is still running
+        await clock.advance(1.1)  # t = 2.35: the second (2 s +- 20 %) is still running
         assert store.claims == 2
-        await clock.advance(0.7)  # t = 3.35: it is over
+        await clock.advance(1.3)  # t = 3.65: it is over
         assert store.claims == 3
     finally:
         await relay.stop()

@@ -161,6 +161,8 @@ async def test_o16_the_outage_is_logged_once_when_it_starts_and_once_when_it_end
     assert [r.levelno for r in back] == [logging.INFO]
     assert relay.source.outage.outages == 1
     assert (await outbox_db.store.status()).dead == 0
+    per_batch = [r for r in caplog.records if r.levelno >= logging.WARNING and r not in unavailable]
+    assert per_batch == []
 
 
 async def _true(value: bool) -> bool:

@@ -41,11 +41,11 @@ async def test_o20_async_psycopg_in_pipeline_mode_with_autocommit_is_refused(
     pg_store, pg_dsn: str, tables
 ) -> None:  # type: ignore[no-untyped-def]
     outbox = Outbox(tables, trace=False)
-    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
-        async with conn.pipeline():
-            await conn.execute("SELECT 1")
-            with pytest.raises(ConfigurationError, match="autocommit"):
-                await outbox.add_async(conn, Event("orders"))
+    connecting = psycopg.AsyncConnection.connect(pg_dsn, autocommit=True)
+    async with await connecting as conn, conn.pipeline():
+        await conn.execute("SELECT 1")
+        with pytest.raises(ConfigurationError, match="autocommit"):
+            await outbox.add_async(conn, Event("orders"))
     assert (await pg_store.status()).pending == 0
 
 

@@ -18,7 +18,7 @@ from relaybox.core.backoff import Backoff
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
 from relaybox.core.errors import SchemaMissingError
 from relaybox.core.events import Message
-from relaybox.core.outcome import Outcome
+from relaybox.core.outcome import Failure, Outcome
 from relaybox.outbox.janitor import Janitor
 from relaybox.outbox.key_order import KeyOrder
 from relaybox.outbox.settings import RelaySettings
@@ -37,13 +37,23 @@ logger = logging.getLogger("relaybox.relay")
 
 
 class Publishing:
-    """A publisher seen as the pipeline's applier."""
+    """A publisher seen as the pipeline's applier.
+
+    A publish call that raises failed as a whole: each of its messages fails
+    with that error, marked ``fatal`` (it says nothing about the message), and
+    the call itself is not an error of the poll. The relay's breaker
+    (:mod:`~relaybox.outbox.outage`) paces and logs an outage once; the
+    coordinator's error path would add its own backoff and log every batch.
+    """
 
     def __init__(self, publisher: Publisher) -> None:
         self.publisher = publisher
 
     async def apply(self, records: Sequence[Message], /) -> Outcome[Message]:
-        return await self.publisher.publish(records)
+        try:
+            return await self.publisher.publish(records)
+        except Exception as exc:
+            return Outcome(failed=tuple(Failure(m, exc, fatal=True) for m in records))
 
 
 def default_owner() -> str:
@@ -91,6 +101,8 @@ class Relay:
             interval=settings.poll_max,
             batch_size=settings.batch_size,
             idle=Backoff(initial=settings.poll_min, max_delay=settings.poll_max, jitter=0.0),
+            # A database that cannot be reached backs off like a destination that is down.
+            error_backoff=settings.outage_backoff,
             grace=settings.grace,
             clock=clock,
             observer=observer,

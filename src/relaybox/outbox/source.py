@@ -52,9 +52,13 @@ class RelayStats:
 
 
 SETTLE_RETRY = Backoff(initial=0.05, max_delay=1.0, multiplier=2.0, jitter=0.2)
-"""A settle that failed (a dropped connection, say) is tried again on this schedule
-while the lease lasts: its events were published, and recording that spares
-their delivery again."""
+"""A settle that failed (a dropped connection, say) is tried again on this schedule,
+up to :data:`SETTLE_TRIES` times while the lease lasts: its events were
+published, and recording that spares their delivery again. A failure that
+outlasts it (a database that is down, a statement it refuses) leaves the
+claim to expire."""
+
+SETTLE_TRIES = 5
 
 
 class OutboxSource:
@@ -264,7 +268,7 @@ class OutboxSource:
                 tries += 1
                 self.stats.settle_failures += 1
                 delay = SETTLE_RETRY.delay(tries, self._rng)
-                if self._clock.monotonic() + delay >= deadline:
+                if tries >= SETTLE_TRIES or self._clock.monotonic() + delay >= deadline:
                     logger.exception(
                         "%s could not settle claim %d; its lease will expire and its %d events "
                         "come back then",
