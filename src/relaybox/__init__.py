@@ -51,6 +51,7 @@ from relaybox.pipeline.convenience import (
     run_once,
     sync,
     sync_batch,
+    sync_once,
     sync_with_retry,
 )
 from relaybox.pipeline.events import (
@@ -174,6 +175,7 @@ __all__ = [
     "serve",
     "sync",
     "sync_batch",
+    "sync_once",
     "sync_with_retry",
     "with_circuit_breaker",
     "with_dead_letters",

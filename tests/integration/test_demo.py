@@ -107,7 +107,7 @@ def test_the_injected_failures_are_retried_and_dead_lettered(demo: Run) -> None:
 
 
 def test_the_report_marks_each_check_and_names_the_files_and_next_commands(demo: Run) -> None:
-    url = f"sqlite://{demo.summary.database}"
+    url = f"sqlite:///{demo.summary.database}"
     assert demo.output.count("✔") == len(demo.summary.checks)
     assert "✘" not in demo.output
     assert "ALL CHECKS PASSED" in demo.output

@@ -38,7 +38,7 @@ async def test_o03_a_delivery_whose_settle_failed_is_sent_again_with_the_same_id
     publisher = MemoryPublisher()
     relay = Relay(SettleFailsOnce(outbox_db.store), publisher)
 
-    result = await relay.run_once()
+    result = await relay.relay_batch()
     assert isinstance(result.error, SettleError)
     first = publisher.ids()
     assert len(first) == 3
