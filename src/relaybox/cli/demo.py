@@ -70,5 +70,7 @@ def _sqlite_file(url: str) -> Path:
     location = locate_store(url)
     if location.kind != "sqlite":
         shown = redact(url)
-        raise ConfigurationError(f"the demo runs on SQLite: give --db sqlite:///PATH, not {shown!r}")
+        raise ConfigurationError(
+            f"the demo runs on SQLite: give --db sqlite:///PATH, not {shown!r}"
+        )
     return Path(location.target)

@@ -12,6 +12,7 @@ from relaybox.pipeline.runner import serve
 from relaybox.ports.publisher import Publisher
 from relaybox.ports.store import Status
 from relaybox.service.admin import ready_store
+from relaybox.service.destinations import require_destination
 from relaybox.service.publishers import publisher_for
 from relaybox.service.settings import Settings
 
@@ -24,6 +25,28 @@ class Drained:
     stats: RelayStats
     status: Status
 
+    @property
+    def undelivered(self) -> int:
+        """Events handled but not delivered: retried, released, lost or dead-lettered."""
+        s = self.stats
+        return s.retried + s.released + s.lost + s.dead
+
+    def summary(self) -> dict[str, object]:
+        """The pass as plain values, for ``--json``."""
+        s = self.stats
+        return {
+            "handled": self.handled,
+            "delivered": s.delivered,
+            "retried": s.retried,
+            "released": s.released + s.lost,
+            "dead": s.dead,
+            "parked": s.parked,
+            "pending": self.status.pending,
+            "retrying": self.status.retrying,
+            "dead_letters": self.status.dead,
+            "parked_keys": self.status.parked_keys,
+        }
+
 
 @asynccontextmanager
 async def relay_for(settings: Settings) -> AsyncIterator[Relay]:
@@ -34,6 +57,7 @@ async def relay_for(settings: Settings) -> AsyncIterator[Relay]:
     """
     relay_settings = settings.relay_settings()
     destination = settings.require_to()
+    require_destination(destination)
     async with ready_store(settings) as store, _opened(destination) as publisher:
         yield Relay(store, publisher, settings=relay_settings)
 
@@ -42,6 +66,7 @@ async def relay_once(settings: Settings) -> Drained:
     """Relay everything due now, then report how many events were handled."""
     relay_settings = settings.relay_settings()
     destination = settings.require_to()
+    require_destination(destination)
     async with ready_store(settings) as store, _opened(destination) as publisher:
         relay = Relay(store, publisher, settings=relay_settings)
         handled = await relay.drain()

@@ -94,7 +94,8 @@ def _require_openable(path: Path) -> None:
     except FileNotFoundError:
         return  # created on first use (migrate)
     except OSError as exc:
-        raise ConfigurationError(f"cannot open the SQLite database {shown}: {exc.strerror}") from None
+        reason = exc.strerror or str(exc)
+        raise ConfigurationError(f"cannot open the SQLite database {shown}: {reason}") from None
     if header and header != _SQLITE_HEADER:
         raise ConfigurationError(
             f"{shown} is not a SQLite database (it holds something else): "
