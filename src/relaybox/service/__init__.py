@@ -12,6 +12,7 @@ from relaybox.service.admin import (
     check,
     find_dead,
     migrate,
+    migration_sql,
     on_ready_store,
     opened_store,
     purge_dead,
@@ -19,7 +20,7 @@ from relaybox.service.admin import (
     replay_dead,
     require_schema,
 )
-from relaybox.service.config import flag, load_settings, variable
+from relaybox.service.config import effective_settings, flag, load_settings, variable
 from relaybox.service.destinations import require_destination, writes_to_stdout
 from relaybox.service.durations import format_duration, parse_duration
 from relaybox.service.keys import KEYS
@@ -38,6 +39,7 @@ __all__ = [
     "Settings",
     "Store",
     "check",
+    "effective_settings",
     "find_dead",
     "flag",
     "format_duration",
@@ -45,6 +47,7 @@ __all__ = [
     "load_settings",
     "locate_store",
     "migrate",
+    "migration_sql",
     "on_ready_store",
     "open_store",
     "opened_store",
