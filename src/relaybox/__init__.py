@@ -38,6 +38,7 @@ from relaybox.core.errors import (
 from relaybox.core.events import Event, Message, new_event_id
 from relaybox.core.outcome import Failure, Outcome, merge
 from relaybox.outbox.encoding import Limits
+from relaybox.outbox.payloads import JsonEncoder, MsgspecEncoder, OrjsonEncoder, PayloadEncoder
 from relaybox.outbox.publishers import CallbackPublisher, JsonLinesPublisher, publish_in_key_order
 from relaybox.outbox.relay import Relay
 from relaybox.outbox.settings import RelaySettings
@@ -124,6 +125,7 @@ __all__ = [
     "FunctionSource",
     "InMemoryDeadLetterQueue",
     "IterableSource",
+    "JsonEncoder",
     "JsonLinesPublisher",
     "KeyBlockedError",
     "LeaseExpiredError",
@@ -133,6 +135,7 @@ __all__ = [
     "Message",
     "Middleware",
     "MissingOutcomeError",
+    "MsgspecEncoder",
     "NullObserver",
     "Observer",
     "Observers",
@@ -140,6 +143,8 @@ __all__ = [
     "OutboxAdmin",
     "OutboxStore",
     "Outcome",
+    "OrjsonEncoder",
+    "PayloadEncoder",
     "PermanentError",
     "PipelineEvent",
     "PollResult",
