@@ -176,8 +176,7 @@ class PollingCoordinator(Generic[T]):
         try:
             records = await self.source.fetch(self.batch_size)
         except Exception as exc:
-            fetch_error = FetchError()
-            fetch_error.__cause__ = exc
+            fetch_error = FetchError.caused_by(exc)
             await report.error("fetch", fetch_error)
             return self._finish(PollResult(0, Outcome(), fetch_error, clock.monotonic() - started))
         report.event(events.FETCHED, count=len(records))
@@ -188,8 +187,7 @@ class PollingCoordinator(Generic[T]):
         try:
             await shielded(self.source.settle(outcome), grace=self._life.grace, clock=clock)
         except Exception as exc:
-            settle_error = SettleError(len(outcome.delivered) + len(outcome.dead))
-            settle_error.__cause__ = exc
+            settle_error = SettleError.caused_by(len(outcome.delivered) + len(outcome.dead), exc)
             await report.error("settle", settle_error)
             error = error or settle_error
         else:
