@@ -16,7 +16,9 @@ from relaybox.service.snapshots import Snapshot
 def snapshot_view(shot: Snapshot) -> RenderableType:
     parts: list[RenderableType] = [status_table(shot.status)]
     if shot.failing:
-        table = Table("failing event", "topic", "key", "attempts", "next try", "last error")
+        table = Table(
+            "failing event", "topic", "key", "attempts", "next try", "last error", box=None
+        )
         table.columns[0].no_wrap = True
         for event in shot.failing:
             table.add_row(
@@ -29,7 +31,7 @@ def snapshot_view(shot: Snapshot) -> RenderableType:
             )
         parts += [Text(""), table]
     if shot.topics:
-        topics = Table("topic", "pending", "retrying", "dead")
+        topics = Table("topic", "pending", "retrying", "dead", box=None)
         for counts in shot.topics:
             topics.add_row(
                 counts.topic, str(counts.pending), str(counts.retrying), str(counts.dead)
