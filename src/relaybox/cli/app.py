@@ -81,6 +81,7 @@ def relaybox(ctx: click.Context, verbose: int, log_level: str | None, log_format
     """
     ctx.meta[logs.OPTIONS] = (verbose, log_level, log_format)
     logs.configure_from(ctx.meta, logging.WARNING)
+    ctx.call_on_close(logs.reset)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

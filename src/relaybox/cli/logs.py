@@ -58,16 +58,37 @@ def level_of(verbose: int, log_level: str | None, default: int) -> int:
     return default
 
 
+class CliHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The command's handler on the root logger; remembers the level it replaced."""
+
+    def __init__(self, previous_level: int) -> None:
+        super().__init__(sys.stderr)
+        self.previous_level = previous_level
+
+
 def configure(level: int, log_format: str) -> None:
     """Send relaybox's (and the drivers') logs to stderr at ``level`` in ``log_format``."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else ScrubbingFormatter(_TEXT))
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "relaybox_cli", False)]:
-        root.removeHandler(old)
-    handler.relaybox_cli = True  # type: ignore[attr-defined]
+    previous = reset()
+    handler = CliHandler(root.level if previous is None else previous)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else ScrubbingFormatter(_TEXT))
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def reset() -> int | None:
+    """Undo :func:`configure` (a command ran in a process that goes on, such as a test).
+
+    Returns the root level from before, ``None`` when nothing was configured.
+    """
+    root = logging.getLogger()
+    previous = None
+    for handler in [h for h in root.handlers if isinstance(h, CliHandler)]:
+        root.removeHandler(handler)
+        previous = handler.previous_level
+    if previous is not None:
+        root.setLevel(previous)
+    return previous
 
 
 def configure_from(meta: dict[str, Any], default: int) -> None:
