@@ -145,3 +145,16 @@ async def test_json_logs_are_one_object_per_line_on_stderr(outbox_db) -> None:
     assert all({"time", "level", "logger", "message"} <= set(line) for line in logs)
     assert any(line.get("event") == "records.fetched" for line in logs)  # extra= fields kept
     assert [json.loads(line)["payload"] for line in result.stdout.splitlines()] == [{"n": 1}]
+
+
+async def test_a_destination_that_fails_every_write_is_retried_without_a_traceback(
+    outbox_db,
+) -> None:
+    await outbox_db.write(Event("orders", {"n": 1}))
+
+    # /dev/full opens and then refuses every write, the flush at close included.
+    result = await cli("relay", "--once", *where(outbox_db), "--to", "file:///dev/full")
+
+    assert result.exit_code == 3, result.output
+    assert "retried 1" in result.stdout
+    assert (await outbox_db.store.status()).pending == 1

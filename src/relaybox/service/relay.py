@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,7 +15,10 @@ from relaybox.ports.store import Status
 from relaybox.service.admin import ready_store
 from relaybox.service.destinations import require_destination
 from relaybox.service.publishers import publisher_for
+from relaybox.service.redaction import redact
 from relaybox.service.settings import Settings
+
+logger = logging.getLogger("relaybox.relay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,4 +89,9 @@ async def _opened(destination: str) -> AsyncIterator[Publisher]:
     try:
         yield publisher
     finally:
-        await publisher.close()
+        try:
+            await publisher.close()
+        except Exception as exc:
+            # Every outcome is settled by now: a publish the close failed to flush was
+            # reported failed and will be retried. Say so once, without a traceback.
+            logger.warning("closing the destination %s failed: %s", redact(destination), exc)
