@@ -17,6 +17,7 @@ from relaybox.cli import relaybox
 from relaybox.cli.logs import JsonFormatter, ScrubbingFormatter
 from relaybox.core.errors import ConfigurationError
 from relaybox.service import load_settings, locate_store, redact
+from relaybox.service.redaction import scrub
 
 SECRET = "s3cret-Pw"
 # Port 1 of the loopback refuses at once: every form reaches the driver or the parser.
@@ -95,3 +96,9 @@ def test_log_lines_mentioning_a_url_are_masked(url: str) -> None:
     record.dsn = url  # an extra= field, as structured loggers pass them
     assert not leaked(ScrubbingFormatter("%(message)s").format(record))
     assert not leaked(JsonFormatter().format(record))
+
+
+def test_masking_twice_changes_nothing_more() -> None:
+    message = f"cannot open the database at {redact(URLS[2])}: connection refused"
+    assert scrub(message) == message
+    assert message.endswith("password=***: connection refused")

@@ -143,7 +143,7 @@ def purge_command(
             "`relaybox dead replay` instead"
         )
     if not yes:
-        click.echo(f"{letters(plan.count)} match.", err=True)
+        click.echo(f"{letters(plan.count)} match{'es' if plan.count == 1 else ''}.", err=True)
         click.confirm(f"Delete {letters(plan.count)} for good?", abort=True, err=True)
     done = _chunked(settings, where, "purging", purge_dead)
     click.echo(f"purged {letters(done)}")

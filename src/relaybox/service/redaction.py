@@ -54,4 +54,6 @@ def secrets(url: str) -> set[str]:
 
 
 def _masked(secret: str) -> str:
-    return MASK if secret else secret
+    # Already masked (a message that quotes a redacted URL): keep what follows the mask,
+    # such as the ": " that ends the URL in "cannot open postgresql://...?password=***: ...".
+    return MASK if secret and not secret.startswith(MASK) else secret
