@@ -30,7 +30,7 @@ def mark(rows: list[int]) -> None:
 
 
 async def main() -> int:
-    result = await relaybox.run_once(fetch, send_email, mark)
+    result = await relaybox.sync_once(fetch, send_email, mark)
     for failure in result.outcome.failed:
         print(f"failed: {failure.error}")
     print(f"delivered={result.delivered} failed={result.failed}")

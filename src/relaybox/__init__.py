@@ -38,6 +38,7 @@ from relaybox.core.errors import (
 from relaybox.core.events import Event, Message, new_event_id
 from relaybox.core.outcome import Failure, Outcome, merge
 from relaybox.outbox.encoding import Limits
+from relaybox.outbox.payloads import JsonEncoder, MsgspecEncoder, OrjsonEncoder, PayloadEncoder
 from relaybox.outbox.publishers import CallbackPublisher, JsonLinesPublisher, publish_in_key_order
 from relaybox.outbox.relay import Relay
 from relaybox.outbox.settings import RelaySettings
@@ -51,6 +52,7 @@ from relaybox.pipeline.convenience import (
     run_once,
     sync,
     sync_batch,
+    sync_once,
     sync_with_retry,
 )
 from relaybox.pipeline.events import (
@@ -123,6 +125,7 @@ __all__ = [
     "FunctionSource",
     "InMemoryDeadLetterQueue",
     "IterableSource",
+    "JsonEncoder",
     "JsonLinesPublisher",
     "KeyBlockedError",
     "LeaseExpiredError",
@@ -132,6 +135,7 @@ __all__ = [
     "Message",
     "Middleware",
     "MissingOutcomeError",
+    "MsgspecEncoder",
     "NullObserver",
     "Observer",
     "Observers",
@@ -139,6 +143,8 @@ __all__ = [
     "OutboxAdmin",
     "OutboxStore",
     "Outcome",
+    "OrjsonEncoder",
+    "PayloadEncoder",
     "PermanentError",
     "PipelineEvent",
     "PollResult",
@@ -174,6 +180,7 @@ __all__ = [
     "serve",
     "sync",
     "sync_batch",
+    "sync_once",
     "sync_with_retry",
     "with_circuit_breaker",
     "with_dead_letters",

@@ -37,7 +37,7 @@ async def empty_db(
 ) -> AsyncIterator[tuple[str, Tables]]:
     """A database URL without the outbox tables; PostgreSQL's are dropped afterwards."""
     if request.param == "sqlite":
-        yield f"sqlite://{sqlite_path}", tables
+        yield f"sqlite:///{sqlite_path}", tables
         return
     yield pg_dsn, tables
     from relaybox.adapters.postgres import PostgresStore
@@ -135,10 +135,10 @@ async def test_settings_come_from_the_config_file_and_the_environment(
 
 async def test_a_bad_setting_is_one_line_naming_the_key_and_its_source(tmp_path: Path) -> None:
     path = tmp_path / "relaybox.toml"
-    path.write_text('[relaybox]\ndb = "sqlite:x.db"\nleese = "30s"\n')
+    path.write_text('[relaybox]\ndb = "sqlite:///x.db"\nleese = "30s"\n')
 
     unknown = await cli("status", "--config", str(path))
-    bad_flag = await cli("relay", "--db", "sqlite:x.db", "--to", "-", "--batch-size", "lots")
+    bad_flag = await cli("relay", "--db", "sqlite:///x.db", "--to", "-", "--batch-size", "lots")
 
     assert unknown.exit_code == 2
     assert "unknown setting 'leese' in config file" in unknown.stderr
@@ -197,7 +197,7 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_main_returns_the_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / f"{uuid.uuid4().hex}.db"
 
-    assert main(["check", "--db", f"sqlite://{missing}"]) == 2
+    assert main(["check", "--db", f"sqlite:///{missing}"]) == 2
     assert main(["--help"]) == 0
     assert "not ready" in capsys.readouterr().out
     assert main(["no-such-command"]) == 2
@@ -207,7 +207,7 @@ def test_main_returns_the_exit_status(tmp_path: Path, capsys: pytest.CaptureFixt
 async def test_the_demo_command_runs_the_demo_and_exits_zero_when_every_check_passes(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite://{tmp_path / 'shop.db'}"
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
 
     result = await cli("demo", "--db", url, "--orders", "40", "--writers", "2", "--seed", "5")
     refused = await cli("demo", "--db", "postgresql://app:hunter2@db/x")

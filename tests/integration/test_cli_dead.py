@@ -105,7 +105,7 @@ async def test_dead_replay_by_id_puts_the_event_back_and_unparks_its_key(outbox_
     publisher = MemoryPublisher()
     await Relay(outbox_db.store, publisher).drain()
 
-    assert result.stdout == "replayed 1 dead letters\n"
+    assert result.stdout == "replayed 1 dead letter\n"
     assert publisher.published[0].id == ids[0]  # back in front of its key
     assert len(publisher.published) == 2
     status = await outbox_db.store.status()
@@ -122,14 +122,49 @@ async def test_dead_replay_all_goes_through_more_than_one_chunk(outbox_db) -> No
     assert (status.dead, status.pending) == (0, 650)
 
 
-async def test_dead_purge_asks_first_and_keeps_the_letters_when_declined(outbox_db) -> None:
-    await kill(outbox_db, Event("bad", {"n": 1}))
+async def test_dead_purge_says_how_many_before_asking_and_keeps_them_when_declined(
+    outbox_db,
+) -> None:
+    await kill(outbox_db, Event("bad", {"n": 1}), Event("bad", {"n": 2}), Event("good", {}))
 
-    result = await cli(outbox_db, "dead", "purge", "--all", stdin="n\n")
+    result = await cli(outbox_db, "dead", "purge", "--topic", "bad", stdin="n\n")
 
     assert result.exit_code == 1
+    assert "2 dead letters match." in result.stderr
+    assert "Delete 2 dead letters for good? [y/N]" in result.stderr
     assert "Aborted" in result.stderr
+    assert await dead_count(outbox_db) == 2
+
+
+async def test_dead_replay_of_an_unknown_id_fails_naming_it_and_replays_nothing(
+    outbox_db,
+) -> None:
+    ids = await kill(outbox_db, Event("bad", {"n": 1}))
+
+    result = await cli(outbox_db, "dead", "replay", ids[0], "no-such-event")
+
+    assert result.exit_code == 1
+    assert result.stderr == "Error: no dead letter with id no-such-event\n"
     assert await dead_count(outbox_db) == 1
+
+
+async def test_purging_the_letter_that_parked_a_key_is_refused_without_unpark(outbox_db) -> None:
+    ids = await kill(
+        outbox_db, Event("bad", {"n": 0}, key="acct-9"), Event("good", {}, key="acct-9")
+    )
+
+    refused = await cli(outbox_db, "dead", "purge", ids[0], "--yes")
+    purged = await cli(outbox_db, "dead", "purge", ids[0], "--yes", "--unpark")
+    publisher = MemoryPublisher()
+    await Relay(outbox_db.store, publisher).drain()
+
+    assert refused.exit_code == 2
+    assert "key acct-9 is parked on a dead letter to purge" in refused.stderr
+    assert "add --unpark" in refused.stderr
+    assert purged.exit_code == 0, purged.output
+    assert purged.stdout == "purged 1 dead letter\nunparked 1 key: acct-9\n"
+    assert [m.topic for m in publisher.published] == ["good"]
+    assert (await outbox_db.store.status()).parked_keys == 0
 
 
 async def test_dead_purge_older_than_spares_fresh_letters(outbox_db) -> None:
@@ -139,7 +174,7 @@ async def test_dead_purge_older_than_spares_fresh_letters(outbox_db) -> None:
     one = await cli(outbox_db, "dead", "purge", ids[0], "--yes")
 
     assert old.stdout == "purged 0 dead letters\n"
-    assert one.stdout == "purged 1 dead letters\n"
+    assert one.stdout == "purged 1 dead letter\n"
     remaining = await outbox_db.store.dead_letters(DeadFilter(), 10)
     assert [letter.id for letter in remaining] == [ids[1]]
 
@@ -147,9 +182,9 @@ async def test_dead_purge_older_than_spares_fresh_letters(outbox_db) -> None:
 async def test_dead_purge_all_deletes_every_letter(outbox_db) -> None:
     await kill(outbox_db, *[Event("bad", {"n": n}, key=f"k{n % 3}") for n in range(9)])
 
-    result = await cli(outbox_db, "dead", "purge", "--all", "--yes")
+    result = await cli(outbox_db, "dead", "purge", "--all", "--yes", "--unpark")
 
-    assert result.stdout == "purged 3 dead letters\n"  # each key parked behind its first
+    assert result.stdout == "purged 3 dead letters\nunparked 3 keys: k0, k1, k2\n"
     assert await dead_count(outbox_db) == 0
 
 

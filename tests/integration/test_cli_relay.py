@@ -90,7 +90,7 @@ async def test_relay_to_an_unknown_scheme_lists_the_supported_ones(outbox_db) ->
 
 
 async def test_relay_on_a_missing_schema_names_migrate(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path / 'none.db'}"
+    url = f"sqlite:///{tmp_path / 'none.db'}"
 
     result = await cli("relay", "--once", "--db", url, "--to", "-")
 

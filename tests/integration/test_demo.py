@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from rich.console import Console
 from relaybox.core.errors import ConfigurationError
 from relaybox.demo import DemoSummary, run_demo
 from relaybox.demo.audit import Sighting, mismatched_orders
+from relaybox.demo.report import command_name
 from relaybox.outbox.tables import Tables
 
 pytestmark = pytest.mark.integration
@@ -107,13 +109,14 @@ def test_the_injected_failures_are_retried_and_dead_lettered(demo: Run) -> None:
 
 
 def test_the_report_marks_each_check_and_names_the_files_and_next_commands(demo: Run) -> None:
-    url = f"sqlite://{demo.summary.database}"
+    url = f"sqlite:///{demo.summary.database}"
+    program = command_name()  # run in process here: `python -m relaybox`
     assert demo.output.count("✔") == len(demo.summary.checks)
     assert "✘" not in demo.output
     assert "ALL CHECKS PASSED" in demo.output
     assert str(demo.summary.published_file) in demo.output
-    assert f"relaybox status --db {url}" in demo.output
-    assert f"relaybox dead list --db {url}" in demo.output
+    assert f"{program} status --db {url}" in demo.output
+    assert f"{program} dead list --db {url}" in demo.output
     assert "schema registry said no" in demo.output  # a dead letter with its error
 
 
@@ -193,3 +196,44 @@ def test_the_demo_command_exits_two_on_a_bad_option() -> None:
     result = relaybox("demo", "--orders", "0")
     assert result.returncode == 2
     assert "orders must be an int within 1..1000000" in result.stderr
+
+
+def test_the_try_next_commands_work_as_printed_from_another_folder(tmp_path: Path) -> None:
+    """As after ./scripts/demo: .venv/bin is not on PATH, and the shell is elsewhere."""
+    venv_bin = Path(sys.executable).parent
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != venv_bin)
+    env = {**os.environ, "PATH": path}
+    demo = subprocess.run(
+        [
+            str(venv_bin / "relaybox"),
+            "demo",
+            "--db",
+            f"sqlite:///{tmp_path / 'shop.db'}",
+            "--orders",
+            "60",
+            "--writers",
+            "2",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    lines = demo.stdout.split("try next:")[1].strip().splitlines()
+    assert len(lines) == 4
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for line in lines:
+        ran = subprocess.run(
+            ["bash", "-c", line.strip()],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert ran.returncode == 0, f"{line}: {ran.stdout}{ran.stderr}"

@@ -1,6 +1,6 @@
 import asyncio
 
-from relaybox.pipeline.convenience import run_once
+from relaybox.pipeline.convenience import sync_once
 from relaybox.pipeline.polling import PollingCoordinator
 from relaybox.pipeline.sources import QueueSource
 from relaybox.pipeline.streaming import StreamingCoordinator
@@ -15,7 +15,7 @@ async def test_c22_run_once_reports_each_failed_record_with_its_own_error() -> N
         if record in errors:
             raise errors[record]
 
-    result = await run_once(lambda limit: ["x", "ok", "y"], handle, lambda records: None)
+    result = await sync_once(lambda limit: ["x", "ok", "y"], handle, lambda records: None)
     assert {f.record: f.error for f in result.outcome.failed} == errors
 
 

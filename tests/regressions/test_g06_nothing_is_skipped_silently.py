@@ -38,7 +38,7 @@ async def test_g06_messages_missing_from_the_outcome_are_retried_not_dropped(out
     await outbox_db.write(*(Event("orders", {"n": n}) for n in range(4)))
     relay = Relay(outbox_db.store, ForgetfulPublisher(), settings=RelaySettings(batch_size=4))
 
-    await relay.run_once()
+    await relay.relay_batch()
 
     assert relay.stats.delivered == 1
     assert relay.stats.claimed == relay.stats.delivered + relay.stats.retried

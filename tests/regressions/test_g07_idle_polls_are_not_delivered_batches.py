@@ -26,7 +26,7 @@ async def test_g07_an_empty_poll_reports_nothing_applied(outbox_db) -> None:
     relay = Relay(outbox_db.store, publisher, observer=observer)
 
     for _ in range(3):
-        await relay.run_once()
+        await relay.relay_batch()
 
     assert set(observer.names()) == {FETCHED, POLL_COMPLETED}
     assert [e.count for e in observer.named(POLL_COMPLETED)] == [0, 0, 0]
@@ -54,6 +54,6 @@ async def test_g07_idle_polls_log_nothing_at_info(
 
     with caplog.at_level(logging.INFO):
         for _ in range(3):
-            await relay.run_once()
+            await relay.relay_batch()
 
     assert caplog.records == []

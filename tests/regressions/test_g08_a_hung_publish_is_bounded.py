@@ -31,7 +31,7 @@ async def test_g08_a_hung_send_times_out_and_every_key_is_still_delivered(outbox
         delivered.append(message)
 
     relay = Relay(outbox_db.store, CallbackPublisher(send), middleware=[timeout(5.0, clock=clock)])
-    poll = asyncio.create_task(relay.run_once())
+    poll = asyncio.create_task(relay.relay_batch())
     await wait_until(lambda: hung.is_set() and len(delivered) == 6, what="the other keys' sends")
 
     await clock.advance(5.0)

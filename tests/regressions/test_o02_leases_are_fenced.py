@@ -86,7 +86,7 @@ async def test_o02_events_whose_lease_was_lost_count_as_lost_not_delivered(outbo
     publisher = TakenOverPublisher(outbox_db)
     relay = Relay(outbox_db.store, publisher)
 
-    await relay.run_once()
+    await relay.relay_batch()
 
     assert (relay.stats.delivered, relay.stats.lost) == (0, 3)
     assert publisher.thief is not None

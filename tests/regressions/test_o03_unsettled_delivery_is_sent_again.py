@@ -43,7 +43,7 @@ async def test_o03_a_delivery_whose_settle_failed_is_sent_again_with_the_same_id
     store = SettleFails(outbox_db.store, 1000)
     relay = Relay(store, publisher, settings=RelaySettings(lease=0.5))
 
-    result = await relay.run_once()
+    result = await relay.relay_batch()
     assert isinstance(result.error, SettleError)
     first = publisher.ids()
     assert len(first) == 3
@@ -63,7 +63,7 @@ async def test_o03_a_settle_that_fails_once_is_written_on_its_next_try(outbox_db
     publisher = MemoryPublisher()
     relay = Relay(SettleFails(outbox_db.store, 1), publisher)
 
-    result = await relay.run_once()
+    result = await relay.relay_batch()
 
     assert result.error is None
     assert len(publisher.ids()) == 2

@@ -45,7 +45,7 @@ async def test_o06_a_relay_with_a_wrong_clock_schedules_retries_on_the_database_
     assert 40.0 < float(lease_left) <= 45.0
     await outbox_db.store.settle(claim, Settlement())  # hand it back untouched
 
-    await relay.run_once()
+    await relay.relay_batch()
 
     retry_in = float(await outbox_db.scalar(seconds_until(outbox_db, "available_at")))
     assert 590.0 < retry_in <= 600.0
@@ -60,7 +60,7 @@ async def test_o06_an_absurd_retry_after_hint_is_capped_and_settles(outbox_db, h
     )
     relay = Relay(outbox_db.store, publisher)
 
-    result = await relay.run_once()
+    result = await relay.relay_batch()
 
     assert result.error is None
     assert (relay.stats.delivered, relay.stats.retried) == (1, 1)

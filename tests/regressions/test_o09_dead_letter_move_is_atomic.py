@@ -37,7 +37,7 @@ async def test_o09_an_event_whose_dead_letter_cannot_be_stored_stays_in_the_outb
     await outbox_db.execute(REFUSE_POISON[outbox_db.dialect])
     relay = Relay(outbox_db.store, MemoryPublisher(reject_poison))
 
-    result = await relay.run_once()
+    result = await relay.relay_batch()
 
     assert isinstance(result.error, SettleError)
     assert await outbox_db.scalar("SELECT count(*) FROM {events} WHERE topic = 'poison'") == 1
@@ -77,10 +77,10 @@ async def test_o09_dead_letters_move_whole_batches_at_a_time(outbox_db) -> None:
         outbox_db.store, MemoryPublisher(reject_poison), settings=RelaySettings(batch_size=40)
     )
 
-    result = await relay.run_once()
+    result = await relay.relay_batch()
     while result.fetched:
         assert relay.stats.dead == relay.stats.claimed  # each settle moved its whole batch
-        result = await relay.run_once()
+        result = await relay.relay_batch()
 
     assert relay.stats.dead == 40
     letters = await outbox_db.store.dead_letters(DeadFilter(), 100)

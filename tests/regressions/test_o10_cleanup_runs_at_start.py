@@ -41,7 +41,7 @@ async def test_o10_a_dead_event_leaves_the_outbox_in_the_settle_that_decided_it(
     await outbox_db.write(Event("orders", key="a"))
     relay = Relay(outbox_db.store, MemoryPublisher(lambda m: PermanentError("no")))
 
-    await relay.run_once()
+    await relay.relay_batch()
 
     assert await outbox_db.scalar("SELECT count(*) FROM {events}") == 0
     assert await outbox_db.scalar("SELECT count(*) FROM {dead}") == 1

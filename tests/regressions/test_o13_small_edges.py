@@ -17,7 +17,6 @@ import pytest
 
 from relaybox.core.errors import (
     EventValidationError,
-    FetchError,
     PermanentError,
     SchemaMissingError,
     TemporaryError,
@@ -54,7 +53,7 @@ async def test_o13_an_error_text_the_database_cannot_store_does_not_fail_the_set
     publisher = MemoryPublisher(lambda m: TemporaryError(text) if m.key == "a" else None)
     relay = Relay(outbox_db.store, publisher)
 
-    result = await relay.run_once()
+    result = await relay.relay_batch()
 
     assert result.error is None
     assert (relay.stats.delivered, relay.stats.retried) == (1, 1)
@@ -124,11 +123,10 @@ async def test_o13_nothing_creates_tables_at_run_time(pg_dsn: str, tmp_path: Pat
                 await Outbox(tables).add_async(conn, event)
         pg = await PostgresStore.connect(pg_dsn, tables)
         try:
-            result = await Relay(pg, MemoryPublisher()).run_once()
+            with pytest.raises(SchemaMissingError, match="relaybox migrate"):
+                await Relay(pg, MemoryPublisher()).relay_batch()
         finally:
             await pg.close()
-        assert isinstance(result.error, FetchError)
-        assert isinstance(result.error.__cause__, SchemaMissingError)
         assert await conn.fetchval("SELECT to_regclass($1)", tables.lanes) is None
         assert await conn.fetchval("SELECT to_regclass($1)", tables.events) is None
     finally:
@@ -140,9 +138,9 @@ async def test_o13_nothing_creates_tables_at_run_time(pg_dsn: str, tmp_path: Pat
         Outbox(tables).add(lite, event)
     store = SqliteStore.open(path, tables)
     try:
-        result = await Relay(store, MemoryPublisher()).run_once()
+        with pytest.raises(SchemaMissingError, match="relaybox migrate"):
+            await Relay(store, MemoryPublisher()).relay_batch()
     finally:
         await store.close()
-    assert isinstance(result.error, FetchError)
     assert lite.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
     lite.close()

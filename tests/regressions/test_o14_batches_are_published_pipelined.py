@@ -35,7 +35,7 @@ async def test_o14_the_publisher_receives_the_whole_claim_in_one_call(outbox_db)
     publisher = BatchRecorder()
     relay = Relay(outbox_db.store, publisher, settings=RelaySettings(batch_size=50))
 
-    await relay.run_once()
+    await relay.relay_batch()
 
     [batch] = publisher.batches
     assert len(batch) == 50

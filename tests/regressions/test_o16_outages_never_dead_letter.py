@@ -43,7 +43,7 @@ async def rounds(relay: Relay, count: int) -> None:
     for _ in range(count):
 
         async def claimed() -> bool:
-            return (await relay.run_once()).fetched > 0
+            return (await relay.relay_batch()).fetched > 0
 
         await until(claimed)
 
@@ -119,7 +119,7 @@ async def test_o16_max_age_dead_letters_a_long_outage_only_when_asked(outbox_db)
     async def dead() -> bool:
         if (await outbox_db.store.status()).dead:
             return True
-        await relay.run_once()
+        await relay.relay_batch()
         return False
 
     await until(dead)

@@ -93,11 +93,11 @@ async def test_o17_a_cancelled_run_once_releases_its_claim(outbox_db) -> None:
     relay = Relay(outbox_db.store, publisher)
 
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(relay.run_once(), 0.2)
+        await asyncio.wait_for(relay.relay_batch(), 0.2)
 
     assert relay.source._renewals == {}
     assert await outbox_db.scalar("SELECT count(*) FROM {claims}") == 0
-    result = await relay.run_once()
+    result = await relay.relay_batch()
     assert result.delivered == 2
     assert (await outbox_db.store.status()).pending == 0
 

@@ -87,7 +87,7 @@ async def test_o24_a_fault_at_any_step_strands_nothing(outbox_db, step: str, mod
     if step == "release":
         await _release_after_a_stop(relay, fault, mode)
     elif mode == "cancel":
-        once = asyncio.create_task(relay.run_once())
+        once = asyncio.create_task(relay.relay_batch())
         await wait_until(fault.reached.is_set, what="the fault")
         once.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -4,7 +4,7 @@ import pytest
 
 from relaybox.core.backoff import Backoff
 from relaybox.core.errors import ConfigurationError, FetchError
-from relaybox.pipeline.convenience import run_once, sync, sync_batch, sync_with_retry
+from relaybox.pipeline.convenience import sync, sync_batch, sync_once, sync_with_retry
 from relaybox.testing import FakeClock
 
 
@@ -102,7 +102,7 @@ async def test_run_once_returns_the_failures_with_their_real_errors() -> None:
         if record == "b":
             raise boom
 
-    result = await run_once(table.fetch, handle, table.mark)
+    result = await sync_once(table.fetch, handle, table.mark)
     assert table.marked == ["a"]
     assert [(f.record, f.error) for f in result.outcome.failed] == [("b", boom)]
     assert result.error is None
@@ -112,7 +112,7 @@ async def test_run_once_reports_a_fetch_error_and_can_raise_it() -> None:
     def fetch(limit: int) -> list[str]:
         raise OSError("db down")
 
-    result = await run_once(fetch, lambda r: None, lambda rs: None)
+    result = await sync_once(fetch, lambda r: None, lambda rs: None)
     assert isinstance(result.error, FetchError)
     with pytest.raises(FetchError):
         result.raise_for_error()

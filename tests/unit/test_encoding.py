@@ -34,8 +34,8 @@ def rejected(event: Any, limits: Limits | None = None) -> EventValidationError:
         (Event("t", headers={"n": 1}), "headers['n']", "must be a string"),  # type: ignore[dict-item]
         (Event("t", headers={"": "v"}), "headers", "non-empty strings"),
         (Event("t", headers=[("a", "b")]), "headers", "must be a mapping"),  # type: ignore[arg-type]
-        (Event("t", payload={1, 2}), "payload", "not JSON-serialisable"),
-        (Event("t", payload=float("nan")), "payload", "not JSON-serialisable"),
+        (Event("t", payload={1, 2}), "payload", "cannot be encoded"),
+        (Event("t", payload=float("nan")), "payload", "cannot be encoded"),
         (Event("t", created_at=datetime(2024, 1, 1)), "created_at", "timezone-aware"),
         ("not an event", "event", "expected relaybox.Event"),
     ],

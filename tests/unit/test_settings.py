@@ -154,24 +154,50 @@ def test_missing_database_or_destination_says_how_to_give_one() -> None:
     ("url", "kind", "target"),
     [
         ("postgresql://postgres@127.0.0.1:5432/test", "postgresql", None),
-        ("postgres://u:p@db/app", "postgresql", None),
-        ("sqlite:///var/lib/outbox.db", "sqlite", "/var/lib/outbox.db"),
+        ("postgres://u:p@db/app", "postgresql", "postgresql://u:p@db/app"),
+        ("postgresql+asyncpg://u@db/app", "postgresql", "postgresql://u@db/app"),
+        ("postgresql+psycopg://u@db:5433/app?sslmode=require", "postgresql", None),
+        ("sqlite:///outbox.db", "sqlite", "outbox.db"),
+        ("sqlite:///var/lib/outbox.db", "sqlite", "var/lib/outbox.db"),
         ("sqlite:////var/lib/outbox.db", "sqlite", "/var/lib/outbox.db"),
-        ("sqlite://localhost/var/outbox.db", "sqlite", "/var/outbox.db"),
-        ("sqlite:outbox.db", "sqlite", "outbox.db"),
-        ("sqlite:my%20outbox.db", "sqlite", "my outbox.db"),
+        ("sqlite+aiosqlite:////var/lib/outbox.db", "sqlite", "/var/lib/outbox.db"),
+        ("sqlite:///my%20outbox.db", "sqlite", "my outbox.db"),
     ],
 )
-def test_store_urls_name_a_database(url: str, kind: str, target: str | None) -> None:
+def test_store_urls_follow_sqlalchemy(url: str, kind: str, target: str | None) -> None:
     location = locate_store(url)
     assert location.kind == kind
-    assert location.target == (target or url)
+    assert location.target == (target or url.replace("+psycopg", ""))
 
 
-@pytest.mark.parametrize("url", ["mysql://x/y", "outbox.db", "sqlite://", "sqlite::memory:"])
-def test_unsupported_store_urls_list_the_supported_ones(url: str) -> None:
-    with pytest.raises(ConfigurationError, match=r"use postgresql://.*sqlite:"):
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///shop.db", "sqlite:////var/lib/shop.db", "sqlite:///a/b%20c.db", "sqlite:///./x.db"],
+)
+def test_a_sqlite_url_names_the_file_sqlalchemy_would_open(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    assert locate_store(url).target == make_url(url).database
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("mysql://x/y", r"use postgresql://.*sqlite:///"),
+        ("outbox.db", r"use postgresql://.*sqlite:///"),
+        ("sqlite://", "names no database file"),
+        ("sqlite:///", "names no database file"),
+        ("sqlite:outbox.db", r"write sqlite:///outbox.db for a file in the working directory"),
+        ("sqlite:///:memory:", "in-memory database, which only its own connection sees"),
+        ("sqlite://host/x.db", "names a host"),
+        ("postgresql://app:s3cret@[::1/shop", "cannot parse the database URL"),
+        ("postgresql://app:s3cret@db:port/shop", "cannot parse the database URL"),
+    ],
+)
+def test_unsupported_store_urls_say_what_to_write(url: str, reason: str) -> None:
+    with pytest.raises(ConfigurationError, match=reason) as info:
         locate_store(url)
+    assert "s3cret" not in str(info.value)
 
 
 def test_an_unsupported_store_url_in_a_setting_names_the_source_but_not_the_password() -> None:
@@ -204,7 +230,7 @@ def test_unsupported_destinations_list_the_supported_ones(url: str) -> None:
 def test_redact_hides_only_the_password() -> None:
     assert redact("postgresql://app:s3cret@db:5432/x") == "postgresql://app:***@db:5432/x"
     assert redact("postgresql://app@db/x") == "postgresql://app@db/x"
-    assert redact("sqlite:///tmp/x.db") == "sqlite:///tmp/x.db"
+    assert redact("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
 
 
 def test_durations_print_short() -> None:

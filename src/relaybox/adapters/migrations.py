@@ -45,3 +45,37 @@ def statements(sql: str) -> list[str]:
     """Split a migration into statements (the files keep ``;`` out of literals and comments)."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+_LEDGER = {
+    "postgresql": (
+        "CREATE TABLE IF NOT EXISTS {migrations} (version integer PRIMARY KEY, "
+        "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+    ),
+    "sqlite": (
+        "CREATE TABLE IF NOT EXISTS {migrations} (version INTEGER PRIMARY KEY, name TEXT NOT "
+        "NULL, applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))"
+    ),
+}
+
+
+def script(dialect: Dialect, tables: Tables) -> str:
+    """Every migration of ``dialect`` as one SQL script, for Alembic, Django or psql.
+
+    It records each version in the migrations table exactly as ``migrate``
+    does, so ``relaybox check`` and the relay accept a schema made with it,
+    and a later ``relaybox migrate`` applies only what is newer. Run it in
+    one transaction, once.
+    """
+    parts = [
+        f"-- relaybox outbox {tables.name!r} ({dialect}), schema v{latest(dialect)}",
+        tables.render(_LEDGER[dialect]) + ";",
+    ]
+    for migration in migrations(dialect, tables):
+        parts.append(f"\n-- v{migration.version}: {migration.name}")
+        parts.extend(statement + ";" for statement in statements(migration.sql))
+        parts.append(
+            f"INSERT INTO {tables.migrations} (version, name) "
+            f"VALUES ({migration.version}, '{migration.name}');"
+        )
+    return "\n".join(parts) + "\n"

@@ -1,6 +1,7 @@
 """The ``relaybox`` command line: thin - parse, call :mod:`relaybox.service`, print."""
 
 from relaybox.cli.app import main, relaybox
+from relaybox.cli.config import config_command
 from relaybox.cli.dead import dead_group
 from relaybox.cli.demo import demo_command
 from relaybox.cli.keys import keys_group
@@ -13,6 +14,7 @@ for _command in (
     check_command,
     relay_command,
     status_command,
+    config_command,
     dead_group,
     keys_group,
     demo_command,

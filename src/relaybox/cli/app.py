@@ -9,12 +9,15 @@ line without a traceback.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from relaybox.cli import logs
 from relaybox.core.errors import ConfigurationError, RelayboxError
+from relaybox.service.redaction import scrub
 
 
 class Failed(click.ClickException):
@@ -34,7 +37,7 @@ def failure(error: RelayboxError) -> Failed:
     kind = Misconfigured if isinstance(error, ConfigurationError) else Failed
     # args[0], not str(): str() of a KeyError (DeadLetterNotFoundError) adds quotes.
     message = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
-    return kind(" ".join(message.split()))
+    return kind(scrub(" ".join(message.split())))
 
 
 class RelayboxGroup(click.Group):
@@ -51,14 +54,34 @@ class RelayboxGroup(click.Group):
     "relaybox", cls=RelayboxGroup, context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.version_option(package_name="relaybox")
-def relaybox() -> None:
+@click.option("-v", "--verbose", count=True, help="Log more: -v info, -vv debug.")
+@click.option(
+    "--log-level",
+    type=click.Choice(logs.LEVELS),
+    help="Log level, over -v [default: warning; info for a running relay]",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line, extra fields included, for log shippers.",
+)
+@click.pass_context
+def relaybox(ctx: click.Context, verbose: int, log_level: str | None, log_format: str) -> None:
     """Move data reliably: the transactional outbox's relay and its operator tools.
 
     The outbox commands take --db URL, --table NAME and --config FILE; each setting
     can also come from a RELAYBOX_* environment variable (RELAYBOX_DB,
-    RELAYBOX_TO, RELAYBOX_BATCH_SIZE, ...) or a [relaybox] table in the config
-    file. Flags win over variables, variables over the file.
+    RELAYBOX_TO, RELAYBOX_BATCH_SIZE, ...) or a config file: --config FILE, else
+    $RELAYBOX_CONFIG, else ./relaybox.toml, else [tool.relaybox] in
+    ./pyproject.toml. Flags win over variables, variables over the file;
+    `relaybox config` shows what is in effect and where each value came from.
+    Logs go to stderr.
     """
+    ctx.meta[logs.OPTIONS] = (verbose, log_level, log_format)
+    logs.configure_from(ctx.meta, logging.WARNING)
+    ctx.call_on_close(logs.reset)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

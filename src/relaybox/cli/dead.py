@@ -10,16 +10,21 @@ from rich.progress import Progress
 
 from relaybox.cli.options import run, settings_of, store_options
 from relaybox.cli.render import console, dead_detail, dead_json, dead_table
+from relaybox.core.errors import ConfigurationError
 from relaybox.ports.store import DeadFilter
 from relaybox.service import (
     ChunkProgress,
     Settings,
     Store,
     find_dead,
+    letters,
     on_ready_store,
     parse_duration,
+    plan_purge,
     purge_dead,
     replay_dead,
+    require_dead,
+    unpark_all,
 )
 
 _topic = click.option("--topic", help="Only dead letters of this topic.")
@@ -86,11 +91,15 @@ def replay_command(
 
     Give event ids, --topic/--key, or --all for every dead letter. A parked
     key's dead event goes back in front of the events it held, and the key is
-    unparked. Runs in chunks of 500; safe while relays run.
+    unparked. Runs in chunks of 500; safe while relays run. An EVENT_ID with
+    no dead letter fails the command (exit 1) before anything is replayed.
     """
     where = _narrowing(event_ids, everything, topic=topic, key=key, older_than=None)
-    done = _chunked(settings_of(ctx), where, "replaying", replay_dead)
-    click.echo(f"replayed {done} dead letters")
+    settings = settings_of(ctx)
+    if event_ids:
+        run(on_ready_store(settings, lambda store: require_dead(store, list(event_ids))))
+    done = _chunked(settings, where, "replaying", replay_dead)
+    click.echo(f"replayed {letters(done)}")
 
 
 @dead_group.command("purge")
@@ -101,6 +110,7 @@ def replay_command(
 @_key
 @click.option("--older-than", metavar="AGE", help="Only letters dead for longer, e.g. 7d.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--unpark", is_flag=True, help="Also unpark the keys parked on the purged letters.")
 @click.pass_context
 def purge_command(
     ctx: click.Context,
@@ -111,19 +121,36 @@ def purge_command(
     key: str | None,
     older_than: str | None,
     yes: bool,
+    unpark: bool,
 ) -> None:
     """Delete dead letters for good.
 
     Give event ids, --topic/--key/--older-than, or --all for every dead letter.
-    Asks first unless --yes.
+    Says how many it will delete and asks first unless --yes. A key parked on
+    a letter to purge would stay parked on an event that no longer exists: the
+    purge is refused (exit 2) unless --unpark unparks those keys too.
     """
     age = None if older_than is None else _duration(older_than, "--older-than")
     where = _narrowing(event_ids, everything, topic=topic, key=key, older_than=age)
     settings = settings_of(ctx)  # bad settings fail before the question, not after
+    plan = run(on_ready_store(settings, lambda store: plan_purge(store, where)))
+    if plan.parked_keys and not unpark:
+        keys = ", ".join(plan.parked_keys)
+        which = f"key {keys} is" if len(plan.parked_keys) == 1 else f"keys {keys} are"
+        raise ConfigurationError(
+            f"{which} parked on a dead letter to purge and would stay parked on an event "
+            "that no longer exists: add --unpark to unpark it as well, or "
+            "`relaybox dead replay` instead"
+        )
     if not yes:
-        click.confirm("Delete these dead letters for good?", abort=True, err=True)
+        click.echo(f"{letters(plan.count)} match{'es' if plan.count == 1 else ''}.", err=True)
+        click.confirm(f"Delete {letters(plan.count)} for good?", abort=True, err=True)
     done = _chunked(settings, where, "purging", purge_dead)
-    click.echo(f"purged {done} dead letters")
+    click.echo(f"purged {letters(done)}")
+    if plan.parked_keys:
+        freed = run(on_ready_store(settings, lambda store: unpark_all(store, plan.parked_keys)))
+        keys = ", ".join(plan.parked_keys)
+        click.echo(f"unparked {freed} key{'' if freed == 1 else 's'}: {keys}")
 
 
 Chunked = Callable[[Store, DeadFilter, ChunkProgress], Awaitable[int]]

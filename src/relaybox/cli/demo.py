@@ -15,7 +15,7 @@ from relaybox.service import locate_store, redact
 @click.option(
     "--db",
     metavar="URL",
-    help="SQLite file to run in, e.g. sqlite:demo.db; a demo file there is replaced "
+    help="SQLite file to run in, e.g. sqlite:///demo.db; a demo file there is replaced "
     "[default: a new temporary folder]",
 )
 @click.option("--orders", type=int, default=2000, show_default=True, help="Orders to place.")
@@ -70,5 +70,7 @@ def _sqlite_file(url: str) -> Path:
     location = locate_store(url)
     if location.kind != "sqlite":
         shown = redact(url)
-        raise ConfigurationError(f"the demo runs on SQLite: give --db sqlite:PATH, not {shown!r}")
+        raise ConfigurationError(
+            f"the demo runs on SQLite: give --db sqlite:///PATH, not {shown!r}"
+        )
     return Path(location.target)

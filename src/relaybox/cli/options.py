@@ -46,7 +46,8 @@ STORE_OPTIONS = (
     click.option(
         "--config",
         metavar="FILE",
-        help="TOML file with the settings in a [relaybox] table [env RELAYBOX_CONFIG]",
+        help="TOML file with the settings in a [relaybox] table [env RELAYBOX_CONFIG; "
+        "default ./relaybox.toml, else [tool.relaybox] in ./pyproject.toml]",
         expose_value=False,
         callback=_remember,
     ),
@@ -81,9 +82,15 @@ def relay_options(command: F) -> F:
 
 def settings_of(ctx: click.Context) -> Settings:
     """Settings from the remembered flags, the environment and the config file."""
+    flags, config = flags_of(ctx)
+    return load_settings(flags, config=config)
+
+
+def flags_of(ctx: click.Context) -> tuple[dict[str, object], str | None]:
+    """The remembered setting flags, and ``--config`` apart."""
     flags = dict(ctx.meta.get(_FLAGS, {}))
     config = flags.pop("config", None)
-    return load_settings(flags, config=config if isinstance(config, str) else None)
+    return flags, config if isinstance(config, str) else None
 
 
 def run(work: Coroutine[object, object, R]) -> R:

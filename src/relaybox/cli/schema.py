@@ -6,20 +6,36 @@ import click
 
 from relaybox.cli.options import run, settings_of, store_options
 from relaybox.core.errors import SchemaMissingError
-from relaybox.service import check, migrate, redact
+from relaybox.service import check, migrate, migration_sql, redact
 
 
 @click.command("migrate")
 @store_options
+@click.option(
+    "--sql",
+    "print_sql",
+    is_flag=True,
+    help="Print the SQL for --table instead of running it (for Alembic, Django, psql).",
+)
+@click.option(
+    "--dialect",
+    type=click.Choice(["postgresql", "sqlite"]),
+    help="With --sql and no --db: the database kind to print for.",
+)
 @click.pass_context
-def migrate_command(ctx: click.Context) -> None:
+def migrate_command(ctx: click.Context, print_sql: bool, dialect: str | None) -> None:
     """Create or upgrade the outbox tables.
 
     A missing SQLite file is created. Safe to run again and from several
     processes at once: only missing migrations are applied. Never run
-    implicitly by the relay or the writer.
+    implicitly by the relay or the writer. With --sql, connects to nothing and
+    prints the whole schema as one script that also records its version, so
+    `relaybox check` accepts it.
     """
     settings = settings_of(ctx)
+    if print_sql:
+        click.echo(migration_sql(settings, dialect), nl=False)
+        return
     applied, state = run(migrate(settings))
     where = f"outbox {settings.table!r} in {redact(settings.require_db())}"
     if applied:

@@ -135,8 +135,24 @@ class CoordinatorRunningError(RelayboxError):
     """The coordinator is already running; stop it first."""
 
 
+def described(error: BaseException) -> str:
+    """``error`` as one would read it in a log: ``ValueError: bad row``."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 class FetchError(RelayboxError):
-    """Fetching records from the source failed (see __cause__)."""
+    """Fetching records from the source failed.
+
+    Raised ``from`` the source's own exception (in ``__cause__``), whose type and
+    message also end this one's message, so a log line shows what went wrong.
+    """
+
+    @classmethod
+    def caused_by(cls, error: BaseException) -> FetchError:
+        fetch_error = cls(f"fetching records from the source failed: {described(error)}")
+        fetch_error.__cause__ = error
+        return fetch_error
 
 
 class SettleError(RelayboxError):
@@ -149,6 +165,14 @@ class SettleError(RelayboxError):
     def __init__(self, count: int, message: str | None = None) -> None:
         self.count = count
         super().__init__(message or f"could not settle {count} records at the source")
+
+    @classmethod
+    def caused_by(cls, count: int, error: BaseException) -> SettleError:
+        settle_error = cls(
+            count, f"could not settle {count} records at the source: {described(error)}"
+        )
+        settle_error.__cause__ = error
+        return settle_error
 
 
 class SchemaMissingError(ConfigurationError):

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
 from rich.console import Console
 from rich.text import Text
 
@@ -65,8 +71,24 @@ def _next_steps(summary: DemoSummary, console: Console) -> None:
     _say(console, "")
     _say(console, "  try next:")
     target = summary.published_file.as_uri()
+    program = command_name()
     for command in ("status", "dead list", "dead replay --all", f"relay --once --to {target}"):
-        _say(console, f"    relaybox {command} --db {summary.url}")
+        _say(console, f"    {program} {command} --db {summary.url}")
+
+
+def command_name() -> str:
+    """How to run this relaybox again from any folder: its name when on PATH, else its path.
+
+    ``./scripts/demo`` runs ``.venv/bin/relaybox`` without activating the
+    environment, so a bare ``relaybox`` would not be found by the shell.
+    """
+    running = Path(sys.argv[0]).resolve()
+    found = shutil.which("relaybox")
+    if found is not None and Path(found).resolve() == running:
+        return "relaybox"
+    if running.name == "relaybox" and os.access(running, os.X_OK):
+        return shlex.quote(str(running))
+    return f"{shlex.quote(sys.executable)} -m relaybox"
 
 
 def _say(console: Console, text: str) -> None:

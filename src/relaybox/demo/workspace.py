@@ -22,8 +22,8 @@ class Workspace:
 
     @property
     def url(self) -> str:
-        # sqlite:///abs/path.db - the file URL form, percent-encoded where needed.
-        return "sqlite:" + self.database.as_uri().removeprefix("file:")
+        # sqlite:////abs/path.db - SQLAlchemy's absolute form, percent-encoded where needed.
+        return "sqlite:///" + self.database.as_uri().removeprefix("file://")
 
     @classmethod
     def prepare(cls, database: Path | None) -> Workspace:

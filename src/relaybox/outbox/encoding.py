@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from relaybox.core.errors import ConfigurationError, EventValidationError
-from relaybox.core.events import JSON, OCTETS, Event, lane_of
+from relaybox.core.events import OCTETS, Event, lane_of
+from relaybox.outbox.payloads import JsonEncoder, PayloadEncoder
 from relaybox.outbox.tracing import with_trace_context
 
 MAX_LABEL = 255
 MAX_ID = 200
+DEFAULT_ENCODER: PayloadEncoder = JsonEncoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +48,18 @@ class Row:
     created_at: datetime | None
 
 
-def encode(event: Event, limits: Limits = Limits(), *, trace: bool = True) -> Row:
-    """Validate ``event`` and encode it; raises :class:`EventValidationError` naming the field."""
+def encode(
+    event: Event,
+    limits: Limits = Limits(),
+    *,
+    trace: bool = True,
+    encoder: PayloadEncoder = DEFAULT_ENCODER,
+) -> Row:
+    """Validate ``event`` and encode it; raises :class:`EventValidationError` naming the field.
+
+    Bytes payloads are stored as given; any other payload goes through
+    ``encoder``, whose ``content_type`` is stored unless the event names one.
+    """
     if not isinstance(event, Event):
         raise EventValidationError("event", f"expected relaybox.Event, got {type(event).__name__}")
     _label("id", event.id, MAX_ID, required=True)
@@ -56,7 +68,7 @@ def encode(event: Event, limits: Limits = Limits(), *, trace: bool = True) -> Ro
         _label("key", event.key, MAX_LABEL, required=True)
     _label("type", event.type, MAX_LABEL)
     _label("aggregate_type", event.aggregate_type, MAX_LABEL)
-    payload, content_type = _payload(event)
+    payload, content_type = _payload(event, encoder)
     headers = _headers(with_trace_context(event.headers) if trace else event.headers)
     size = len(payload) + len(headers)
     if size > limits.max_bytes:
@@ -99,20 +111,23 @@ def _storable(field: str, text: str) -> None:
         raise EventValidationError(field, f"is not valid Unicode text ({exc.reason})") from exc
 
 
-def _payload(event: Event) -> tuple[bytes, str]:
+def _payload(event: Event, encoder: PayloadEncoder) -> tuple[bytes, str]:
     content_type = event.content_type
     if content_type is not None:
         _label("content_type", content_type, MAX_LABEL, required=True)
     if isinstance(event.payload, bytes | bytearray | memoryview):
         return bytes(event.payload), content_type or OCTETS
     try:
-        text = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        payload = encoder(event.payload)
+    except UnicodeEncodeError as exc:
+        raise EventValidationError("payload", f"is not valid Unicode text ({exc.reason})") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
         raise EventValidationError(
-            "payload", f"is not JSON-serialisable ({exc}); pass bytes with a content_type"
+            "payload",
+            f"cannot be encoded ({exc}); give Outbox(encoder=JsonEncoder(default=...)) "
+            "a function for that type, or pass bytes with a content_type",
         ) from exc
-    _storable("payload", text)
-    return text.encode(), content_type or JSON
+    return payload, content_type or encoder.content_type
 
 
 def _headers(headers: Mapping[str, str]) -> str:

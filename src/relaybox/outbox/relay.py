@@ -12,11 +12,12 @@ import logging
 import os
 import socket
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 
 from relaybox.core.backoff import Backoff
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
-from relaybox.core.errors import SchemaMissingError
+from relaybox.core.errors import ConfigurationError, SchemaMissingError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.outbox.janitor import Janitor
@@ -67,8 +68,11 @@ class Relay:
       :class:`SchemaMissingError`, naming ``relaybox migrate``), then polls
       until ``stop()``: at once while there is work, ``poll_min`` doubling to
       ``poll_max`` when idle; ``wake()`` polls now.
-    * ``run_once()`` claims, publishes and settles one batch; ``drain()``
-      repeats it until nothing is due and returns how many events it handled.
+    * ``relay_batch()`` claims, publishes and settles one batch; ``drain()``
+      repeats it until nothing is due and returns how many events it handled
+      (what ``relaybox relay --once`` does). Both check the schema first, as
+      ``run()`` does (``relay_batch()`` once per relay). ``run_once()`` is the
+      deprecated name of ``relay_batch()``.
     * ``stop()`` finishes the batch in flight (settling it within ``grace``) and
       releases what was claimed but not published.
     * ``middleware`` wraps the publisher, first = outermost, as in any pipeline.
@@ -112,6 +116,7 @@ class Relay:
         self.janitor = Janitor(store, settings, self.stats, clock)
         self._life = Lifecycle(settings.grace, clock)
         self._clock = clock
+        self._schema_checked = False
 
     @property
     def running(self) -> bool:
@@ -145,6 +150,11 @@ class Relay:
         if not isinstance(self.store, SchemaCheck):
             return
         state = await self.store.schema()
+        if state.current > state.latest:
+            raise ConfigurationError(
+                f"the outbox schema of {self.store!r} is at version {state.current}, newer than "
+                f"this relaybox knows ({state.latest}): upgrade relaybox"
+            )
         if state.current == 0:
             raise SchemaMissingError(f"the outbox schema is missing from {self.store!r}")
         if not state.ready:
@@ -170,12 +180,15 @@ class Relay:
         """New events were committed: poll now rather than at the next idle tick."""
         self.coordinator.wake()
 
-    async def run_once(self) -> PollResult[Message]:
+    async def relay_batch(self) -> PollResult[Message]:
         """Claim, publish and settle one batch; the settle is written when this returns.
 
         Cancelled (under ``asyncio.wait_for``, say), it hands back what it had
         claimed, as :meth:`close` does: nothing stays leased behind it.
         """
+        if not self._schema_checked:
+            await self._check_schema()
+            self._schema_checked = True
         try:
             return await self.coordinator.run_once()
         except BaseException:
@@ -188,6 +201,7 @@ class Relay:
         Claims and settles are pipelined as in :meth:`run`; when this returns,
         every settle is written and nothing is left claimed.
         """
+        await self._check_schema()
         handled = polls = 0
         self.source.pipelined = True
         try:
@@ -208,3 +222,12 @@ class Relay:
             f"Relay(owner={self.owner!r}, running={self.running}, delivered={s.delivered}, "
             f"retried={s.retried}, dead={s.dead}, store={self.store!r})"
         )
+
+    async def run_once(self) -> PollResult[Message]:
+        """Deprecated name of :meth:`relay_batch`: one batch, unlike ``relaybox relay --once``."""
+        warnings.warn(
+            "Relay.run_once() is renamed Relay.relay_batch(); drain() relays everything due",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return await self.relay_batch()

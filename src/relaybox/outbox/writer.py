@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from relaybox.core.events import Event
-from relaybox.outbox.encoding import Limits, Row, encode
+from relaybox.outbox.encoding import DEFAULT_ENCODER, Limits, Row, encode
+from relaybox.outbox.payloads import PayloadEncoder
 from relaybox.outbox.tables import Tables
 from relaybox.outbox.writing.drivers import write, write_async
 from relaybox.outbox.writing.postgres import PostgresWriter
@@ -26,7 +27,10 @@ class Outbox:
 
     ``tables`` names the outbox (a :class:`Tables` or its name); ``limits`` caps
     each event's size; ``trace`` copies the active OpenTelemetry trace context
-    into each event's headers (headers the caller set win).
+    into each event's headers (headers the caller set win); ``encoder`` turns
+    payloads that are not bytes into bytes (default: :class:`JsonEncoder`, which
+    also takes datetimes, UUIDs, decimals, enums, dataclasses and pydantic
+    models) and names their content type.
 
     Contract of :meth:`add` and :meth:`add_async`:
 
@@ -57,10 +61,12 @@ class Outbox:
         *,
         limits: Limits = DEFAULT_LIMITS,
         trace: bool = True,
+        encoder: PayloadEncoder = DEFAULT_ENCODER,
     ) -> None:
         self.tables = tables if isinstance(tables, Tables) else Tables(tables)
         self.limits = limits
         self.trace = trace
+        self.encoder = encoder
         self._postgres = PostgresWriter(self.tables)
         self._sqlite = SqliteWriter(self.tables)
 
@@ -97,7 +103,9 @@ class Outbox:
         return tuple(row.event_id for row in rows)
 
     def _encode(self, events: Sequence[Event]) -> list[Row]:
-        return [encode(event, self.limits, trace=self.trace) for event in events]
+        return [
+            encode(event, self.limits, trace=self.trace, encoder=self.encoder) for event in events
+        ]
 
     def _raise_schema_missing(self, error: Exception) -> None:
         missing = missing_schema(error, self.tables)

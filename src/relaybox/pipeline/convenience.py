@@ -7,6 +7,7 @@ done. Each may be ``def`` (run in a worker thread) or ``async def``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, TypeVar
 
 from relaybox.core.backoff import Backoff, RetryPolicy
@@ -78,10 +79,13 @@ def sync_with_retry(
     return PollingCoordinator(FunctionSource(fetch, mark), applier, **options)
 
 
-async def run_once(
+async def sync_once(
     fetch: FetchFn[T], process_one: RecordFn[T], mark: MarkFn[T], *, batch_size: int = 100
 ) -> PollResult[T]:
-    """Fetch one batch, process each record, mark the delivered ones; no loop.
+    """Fetch one batch, process each record, mark the delivered ones; no loop. A coroutine.
+
+    The one-pass sibling of :func:`sync` (``relaybox.run(sync(...))`` blocks
+    and loops; ``await sync_once(...)`` does one batch and returns).
 
     Returns the :class:`PollResult`: its ``outcome.failed`` lists each failed
     record with its real exception, and ``error`` is set when fetching or
@@ -91,6 +95,18 @@ async def run_once(
         FunctionSource(fetch, mark), process(process_one), batch_size=batch_size
     )
     return await coordinator.run_once()
+
+
+async def run_once(
+    fetch: FetchFn[T], process_one: RecordFn[T], mark: MarkFn[T], *, batch_size: int = 100
+) -> PollResult[T]:
+    """Deprecated name of :func:`sync_once` (it read as the one-pass twin of ``run``)."""
+    warnings.warn(
+        "relaybox.run_once(...) is renamed relaybox.sync_once(...)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return await sync_once(fetch, process_one, mark, batch_size=batch_size)
 
 
 def _wrapped(applier: Applier[T], middleware: Middleware[T] | None) -> Applier[T]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -25,9 +26,12 @@ ERROR_BACKOFF = Backoff(initial=1.0, max_delay=60.0, multiplier=2.0, jitter=0.1)
 """Default wait after failed polls: 1 s doubling to 60 s, 10 % jitter."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class PollResult(Generic[T]):
-    """What one poll did. ``outcome`` covers exactly the fetched records."""
+    """What one poll did. ``outcome`` covers exactly the fetched records.
+
+    Its repr shows counts, never the records: a batch may hold thousands.
+    """
 
     fetched: int
     outcome: Outcome[T]
@@ -56,13 +60,21 @@ class PollResult(Generic[T]):
         if self.error is not None:
             raise self.error
 
+    def __repr__(self) -> str:
+        return (
+            f"PollResult(fetched={self.fetched}, delivered={self.delivered}, "
+            f"failed={self.failed}, dead={self.dead}, error={self.error!r}, "
+            f"duration={self.duration:.3f})"
+        )
+
 
 class PollingCoordinator(Generic[T]):
     """Polls a :class:`BatchSource`, applies each batch and settles the outcome.
 
     * The first poll runs at once, then one every ``interval`` seconds (5 s).
     * A full batch (``batch_size`` records, default 100, passed to the source)
-      that made progress is followed at once by the next poll (drain).
+      that made progress is followed at once by the next poll, to work off
+      a backlog (``catch_up=True``; ``drain=`` is its deprecated name).
     * After a failed poll (fetch error, fatal apply error, settle error) the
       next one waits on ``error_backoff`` (1 s doubling to 60 s), or longer when
       the error is a :class:`TemporaryError` with ``retry_after``.
@@ -84,7 +96,8 @@ class PollingCoordinator(Generic[T]):
         interval: float = 5.0,
         batch_size: int = 100,
         error_backoff: Backoff = ERROR_BACKOFF,
-        drain: bool = True,
+        catch_up: bool = True,
+        drain: bool | None = None,
         idle: Backoff | None = None,
         grace: float = 30.0,
         clock: Clock = SYSTEM_CLOCK,
@@ -100,7 +113,15 @@ class PollingCoordinator(Generic[T]):
         self.interval = interval
         self.batch_size = batch_size
         self.error_backoff = error_backoff
-        self.drain = drain
+        if drain is not None:
+            warnings.warn(
+                "PollingCoordinator(drain=...) is renamed catch_up=...; "
+                "it is unrelated to Relay.drain()",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            catch_up = drain
+        self.catch_up = catch_up
         self.idle = idle
         self._wake = asyncio.Event()
         self._empty_polls = 0
@@ -155,8 +176,7 @@ class PollingCoordinator(Generic[T]):
         try:
             records = await self.source.fetch(self.batch_size)
         except Exception as exc:
-            fetch_error = FetchError()
-            fetch_error.__cause__ = exc
+            fetch_error = FetchError.caused_by(exc)
             await report.error("fetch", fetch_error)
             return self._finish(PollResult(0, Outcome(), fetch_error, clock.monotonic() - started))
         report.event(events.FETCHED, count=len(records))
@@ -167,8 +187,7 @@ class PollingCoordinator(Generic[T]):
         try:
             await shielded(self.source.settle(outcome), grace=self._life.grace, clock=clock)
         except Exception as exc:
-            settle_error = SettleError(len(outcome.delivered) + len(outcome.dead))
-            settle_error.__cause__ = exc
+            settle_error = SettleError.caused_by(len(outcome.delivered) + len(outcome.dead), exc)
             await report.error("settle", settle_error)
             error = error or settle_error
         else:
@@ -193,7 +212,7 @@ class PollingCoordinator(Generic[T]):
                 return 0.0
             self._empty_polls += 1
             return min(self.interval, self.idle.delay(self._empty_polls))
-        if self.drain and result.fetched >= self.batch_size and result.progressed:
+        if self.catch_up and result.fetched >= self.batch_size and result.progressed:
             return 0.0
         return self.interval
 

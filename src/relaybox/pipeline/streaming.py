@@ -81,7 +81,7 @@ class StreamingCoordinator(Generic[T]):
         with self._life.running() as stopping:
             await self._run(stopping)
         if self._source_error is not None:
-            raise FetchError("the stream source failed") from self._source_error
+            raise FetchError.caused_by(self._source_error)
 
     async def _run(self, stopping: asyncio.Event) -> None:
         self._source_error = None

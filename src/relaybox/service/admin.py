@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+from relaybox.adapters.migrations import script
 from relaybox.core.errors import ConfigurationError, DeadLetterNotFoundError, SchemaMissingError
 from relaybox.ports.store import DeadEvent, DeadFilter, OutboxAdmin, SchemaState
 from relaybox.service.settings import Settings
-from relaybox.service.stores import Store, migrate_command, open_store, redact
+from relaybox.service.stores import Store, locate_store, migrate_command, open_store, redact
 
 CHUNK = 500
 """Dead letters replayed or purged per statement: short transactions, visible progress."""
@@ -119,3 +120,14 @@ async def _chunked(
         if progress is not None:
             progress(touched, bound)
     return done
+
+
+def migration_sql(settings: Settings, dialect: str | None) -> str:
+    """The schema script for ``settings.table``, in ``dialect`` or the kind of ``settings.db``."""
+    if dialect is None:
+        if settings.db is None:
+            raise ConfigurationError("say which database: give --dialect postgresql|sqlite or --db")
+        dialect = locate_store(settings.db).kind
+    if dialect not in ("postgresql", "sqlite"):
+        raise ConfigurationError(f"unknown dialect {dialect!r}: use postgresql or sqlite")
+    return script("postgresql" if dialect == "postgresql" else "sqlite", settings.tables())

@@ -1,5 +1,10 @@
 """Reading settings from their sources: defaults < TOML file < environment < flags.
 
+The file is the first found of: ``--config FILE``, ``$RELAYBOX_CONFIG``,
+``./relaybox.toml`` (a ``[relaybox]`` table), ``./pyproject.toml`` with a
+``[tool.relaybox]`` table. A file named explicitly wins over one found by
+looking around, as with ruff and pytest.
+
 This is the only module of relaybox that reads environment variables or
 configuration files. Each value is checked where it is read, so an error
 names the key and the source that gave it::
@@ -23,6 +28,9 @@ from relaybox.service.settings import SettingError, Settings
 
 CONFIG_VARIABLE = "RELAYBOX_CONFIG"
 TABLE = "relaybox"
+LOCAL_FILE = "relaybox.toml"
+PROJECT_FILE = "pyproject.toml"
+DEFAULT = "default"
 
 
 def variable(key: str) -> str:
@@ -47,13 +55,28 @@ def load_settings(
     defaults to ``os.environ``. Raises :class:`ConfigurationError` naming the key
     and its source for an unknown key or a bad value.
     """
+    return effective_settings(flags, config=config, environ=environ)[0]
+
+
+def effective_settings(
+    flags: Mapping[str, object] | None = None,
+    *,
+    config: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    folder: Path | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """:func:`load_settings`, with where each key's value came from (``"default"`` if unset).
+
+    ``folder`` is where ``relaybox.toml`` and ``pyproject.toml`` are looked for
+    (default: the working directory).
+    """
     environ = os.environ if environ is None else environ
     values: dict[str, object] = {}
     origins: dict[str, str] = {}
-    file = config or environ.get(CONFIG_VARIABLE) or None
-    if file is not None:
-        source = f"config file {file}"
-        for key, value in _read_file(Path(file), source).items():
+    found = _config_file(config, environ, folder or Path.cwd())
+    if found is not None:
+        path, table, source = found
+        for key, value in _read_file(path, source, table).items():
             _take(values, origins, key, value, source)
     for key in KEYS:
         if environ.get(variable(key)):
@@ -63,7 +86,34 @@ def load_settings(
             raise ConfigurationError(f"unknown setting {key!r} passed as a flag")
         if value is not None:
             _take(values, origins, key, value, f"option {flag(key)}")
-    return _settings(values, origins)
+    return _settings(values, origins), {key: origins.get(key, DEFAULT) for key in KEYS}
+
+
+def _config_file(
+    config: str | Path | None, environ: Mapping[str, str], folder: Path
+) -> tuple[Path, tuple[str, ...], str] | None:
+    """The file to read, the table path in it, and how to name it in messages."""
+    named = config or environ.get(CONFIG_VARIABLE) or None
+    if named is not None:
+        path = Path(named)
+        tables = ("tool", TABLE) if path.name == PROJECT_FILE else (TABLE,)
+        return path, tables, f"config file {named}"
+    local = folder / LOCAL_FILE
+    if local.is_file():
+        return local, (TABLE,), f"config file {LOCAL_FILE}"
+    project = folder / PROJECT_FILE
+    if project.is_file() and _has_tool_table(project):
+        return project, ("tool", TABLE), f"[tool.{TABLE}] in {PROJECT_FILE}"
+    return None
+
+
+def _has_tool_table(path: Path) -> bool:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # not ours to judge: a broken pyproject.toml is the build's problem
+    tool = document.get("tool")
+    return isinstance(tool, dict) and TABLE in tool
 
 
 def _take(
@@ -87,16 +137,19 @@ def _settings(values: dict[str, Any], origins: Mapping[str, str]) -> Settings:
         raise ConfigurationError(blame) from None
 
 
-def _read_file(path: Path, source: str) -> Mapping[str, object]:
+def _read_file(path: Path, source: str, tables: tuple[str, ...]) -> Mapping[str, object]:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigurationError(f"cannot read {source}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{source} is not valid TOML: {exc}") from None
-    table = document.get(TABLE)
+    table: object = document
+    for name in tables:
+        table = table.get(name) if isinstance(table, dict) else None
     if not isinstance(table, dict):
-        raise ConfigurationError(f"{source} has no [{TABLE}] table; put the settings under it")
+        name = ".".join(tables)
+        raise ConfigurationError(f"{source} has no [{name}] table; put the settings under it")
     for key in table:
         if key not in KEYS:
             raise ConfigurationError(f"unknown setting {key!r} in {source}{_suggestion(key)}")

@@ -65,11 +65,24 @@ def _whole(low: int, high: int) -> Callable[[object], object]:
     return parse
 
 
+_TEN_YEARS = 10 * 365 * 86400.0  # the relay's own ceiling on any duration
+
+
 def _seconds(*, positive: bool) -> Callable[[object], object]:
+    """A duration parser whose every refusal states the allowed range."""
+    allowed = (
+        "expected a duration above 0 and at most 10 years"
+        if positive
+        else "expected a duration from 0 to 10 years"
+    ) + ", such as 0.5, '30s', '5m' or '7d'"
+
     def parse(value: object) -> float:
-        seconds = parse_duration(value)
-        if positive and seconds == 0:
-            raise ValueError("expected a duration above 0, such as 0.5, '30s' or '5m'")
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise ValueError(allowed) from None
+        if (positive and seconds == 0) or seconds > _TEN_YEARS:
+            raise ValueError(allowed)
         return seconds
 
     return parse
@@ -102,7 +115,8 @@ KEYS: dict[str, Key] = {
         _optional(_store_url), "outbox database: postgresql://... or sqlite:///path.db", False
     ),
     "to": Key(_optional(_destination_url), "destination: file:///path.jsonl, jsonl:path, -", False),
-    "table": Key(_table, "outbox table name (default relaybox_outbox)"),
+    # echo=False: the refusal already quotes the name once.
+    "table": Key(_table, "outbox table name (default relaybox_outbox)", False),
     "batch_size": Key(_whole(1, 100_000), "events claimed per batch (default 1000)"),
     "lease": Key(_seconds(positive=True), "how long a claim is held (default 30s)"),
     "max_attempts": Key(

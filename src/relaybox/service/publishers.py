@@ -16,6 +16,7 @@ from relaybox.core.errors import ConfigurationError
 from relaybox.outbox.publishers import JsonLinesPublisher
 from relaybox.outbox.routing import TopicMap
 from relaybox.ports.publisher import Publisher
+from relaybox.service.redaction import redact
 
 SUPPORTED = "file:///ABSOLUTE/PATH.jsonl, file:RELATIVE.jsonl, jsonl:PATH, stdout: or -"
 STDOUT = "-"
@@ -51,7 +52,7 @@ def publisher_target(url: str) -> str:
     scheme, colon, rest = url.partition(":")
     if colon and scheme.lower() in ("file", "jsonl"):
         return _path(url, rest)
-    raise ConfigurationError(f"unsupported destination {url!r}: use {_supported()}")
+    raise ConfigurationError(f"unsupported destination {redact(url)!r}: use {_supported()}")
 
 
 def _supported() -> str:

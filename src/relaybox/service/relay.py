@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,8 +13,12 @@ from relaybox.pipeline.runner import serve
 from relaybox.ports.publisher import Publisher
 from relaybox.ports.store import Status
 from relaybox.service.admin import ready_store
+from relaybox.service.destinations import require_destination
 from relaybox.service.publishers import publisher_for
+from relaybox.service.redaction import redact
 from relaybox.service.settings import Settings
+
+logger = logging.getLogger("relaybox.relay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,28 @@ class Drained:
     handled: int
     stats: RelayStats
     status: Status
+
+    @property
+    def undelivered(self) -> int:
+        """Events handled but not delivered: retried, released, lost or dead-lettered."""
+        s = self.stats
+        return s.retried + s.released + s.lost + s.dead
+
+    def summary(self) -> dict[str, object]:
+        """The pass as plain values, for ``--json``."""
+        s = self.stats
+        return {
+            "handled": self.handled,
+            "delivered": s.delivered,
+            "retried": s.retried,
+            "released": s.released + s.lost,
+            "dead": s.dead,
+            "parked": s.parked,
+            "pending": self.status.pending,
+            "retrying": self.status.retrying,
+            "dead_letters": self.status.dead,
+            "parked_keys": self.status.parked_keys,
+        }
 
 
 @asynccontextmanager
@@ -34,6 +61,7 @@ async def relay_for(settings: Settings) -> AsyncIterator[Relay]:
     """
     relay_settings = settings.relay_settings()
     destination = settings.require_to()
+    require_destination(destination)
     async with ready_store(settings) as store, _opened(destination) as publisher:
         yield Relay(store, publisher, settings=relay_settings)
 
@@ -42,6 +70,7 @@ async def relay_once(settings: Settings) -> Drained:
     """Relay everything due now, then report how many events were handled."""
     relay_settings = settings.relay_settings()
     destination = settings.require_to()
+    require_destination(destination)
     async with ready_store(settings) as store, _opened(destination) as publisher:
         relay = Relay(store, publisher, settings=relay_settings)
         handled = await relay.drain()
@@ -60,4 +89,9 @@ async def _opened(destination: str) -> AsyncIterator[Publisher]:
     try:
         yield publisher
     finally:
-        await publisher.close()
+        try:
+            await publisher.close()
+        except Exception as exc:
+            # Every outcome is settled by now: a publish the close failed to flush was
+            # reported failed and will be retried. Say so once, without a traceback.
+            logger.warning("closing the destination %s failed: %s", redact(destination), exc)

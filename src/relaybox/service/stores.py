@@ -6,10 +6,8 @@ never needs the SQLite extra and the other way round.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Protocol
 
 from relaybox.core.errors import (
     ConfigurationError,
@@ -19,63 +17,17 @@ from relaybox.core.errors import (
 )
 from relaybox.outbox.tables import Tables
 from relaybox.ports.store import OutboxAdmin, OutboxStore
+from relaybox.service.locations import StoreLocation, locate_store
+from relaybox.service.redaction import redact, scrub
 
-SUPPORTED = "postgresql://USER@HOST:PORT/DB, sqlite:///ABSOLUTE/PATH.db or sqlite:RELATIVE.db"
+__all__ = ["Store", "StoreLocation", "locate_store", "migrate_command", "open_store", "redact"]
+
 _DRIVERS = {"postgresql": ("asyncpg", "postgres")}
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class Store(OutboxStore, OutboxAdmin, Protocol):
     """An outbox store a relay claims from and operators administer."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoreLocation:
-    """Where a store URL points: a PostgreSQL DSN or a SQLite file."""
-
-    kind: Literal["postgresql", "sqlite"]
-    target: str
-
-
-def locate_store(url: str) -> StoreLocation:
-    """Parse ``url`` without connecting; :class:`ConfigurationError` for anything unsupported.
-
-    ``sqlite:///abs/path.db`` (three slashes, the file-URL form; four work too)
-    is absolute, ``sqlite:relative.db`` is relative to the working directory.
-    """
-    scheme, _, rest = url.partition(":")
-    scheme = scheme.lower()
-    if scheme in ("postgresql", "postgres") and rest.startswith("//"):
-        return StoreLocation("postgresql", url)
-    if scheme == "sqlite":
-        return StoreLocation("sqlite", _sqlite_path(url, rest))
-    raise ConfigurationError(f"unsupported database URL {redact(url)!r}: use {SUPPORTED}")
-
-
-def _sqlite_path(url: str, rest: str) -> str:
-    if rest.startswith("//"):
-        host, _, path = rest[2:].partition("/")
-        if host not in ("", "localhost"):
-            raise ConfigurationError(
-                f"{url!r} names a host; SQLite URLs are local: use {SUPPORTED}"
-            )
-        rest = "/" + path.lstrip("/")
-    path = unquote(rest)
-    if path in ("", "/") or path.startswith(":memory:"):
-        raise ConfigurationError(f"{url!r} names no database file: use {SUPPORTED}")
-    return path
-
-
-def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***``, safe to print or log."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return url
-    if not password:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def migrate_command(url: str, tables: Tables) -> str:
@@ -108,7 +60,8 @@ async def open_store(url: str, tables: Tables, *, create: bool = True) -> Store:
     except RelayboxError:
         raise
     except Exception as exc:  # driver errors: the adapter's types are not ours to import
-        raise TemporaryError(f"cannot open the database at {redact(url)}: {exc}") from exc
+        reason = scrub(str(exc), url)
+        raise TemporaryError(f"cannot open the database at {redact(url)}: {reason}") from exc
 
 
 def _open_sqlite(path: Path, tables: Tables, *, create: bool, url: str) -> Store:
@@ -116,6 +69,35 @@ def _open_sqlite(path: Path, tables: Tables, *, create: bool, url: str) -> Store
 
     if not create and not path.exists():
         raise SchemaMissingError(
-            f"no SQLite database at {path}", command=migrate_command(url, tables)
+            f"no SQLite database at {path.absolute()}", command=migrate_command(url, tables)
         )
+    _require_openable(path)
     return SqliteStore.open(path, tables)
+
+
+def _require_openable(path: Path) -> None:
+    """Refuse, with what to do, a path SQLite would fail on later with a bare driver error."""
+    shown = path.absolute()
+    if path.is_dir():
+        raise ConfigurationError(
+            f"{shown} is a directory, not a SQLite database: name a file in it, "
+            f"such as sqlite:///{path / 'outbox.db'}"
+        )
+    if not shown.parent.is_dir():
+        raise ConfigurationError(
+            f"cannot create the SQLite database {shown}: the folder {shown.parent} does not "
+            "exist; create it first or fix the path"
+        )
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return  # created on first use (migrate)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigurationError(f"cannot open the SQLite database {shown}: {reason}") from None
+    if header and header != _SQLITE_HEADER:
+        raise ConfigurationError(
+            f"{shown} is not a SQLite database (it holds something else): "
+            "point --db at the outbox database, or at a new file to create one"
+        )

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from relaybox.adapters.migrations import latest, migrations, statements
+from relaybox.adapters.postgres.insight import PostgresInsight
 from relaybox.core.events import decode_headers
 from relaybox.outbox.tables import Tables
 from relaybox.ports.store import DeadEvent, DeadFilter, ParkedKey, SchemaState, Status
@@ -21,7 +22,7 @@ DURABLE = "SET LOCAL synchronous_commit TO on"
 """Operators' changes wait for the disk, unlike the relay's own bookkeeping."""
 
 
-class PostgresAdmin:
+class PostgresAdmin(PostgresInsight):
     def __init__(self, pool: asyncpg.Pool, tables: Tables) -> None:
         self._pool = pool
         self._tables = tables

@@ -13,6 +13,7 @@ from relaybox.adapters.sqlite.connection import (
     to_datetime,
     to_optional_datetime,
 )
+from relaybox.adapters.sqlite.insight import SqliteInsight
 from relaybox.core.events import decode_headers
 from relaybox.outbox.tables import Tables
 from relaybox.ports.store import DeadEvent, DeadFilter, ParkedKey, SchemaState, Status
@@ -23,7 +24,7 @@ _DEAD_COLUMNS = (
 )
 
 
-class SqliteAdmin:
+class SqliteAdmin(SqliteInsight):
     def __init__(self, db: Database, tables: Tables) -> None:
         self._db = db
         self._tables = tables
