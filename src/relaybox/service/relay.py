@@ -14,6 +14,7 @@ from relaybox.ports.store import Status
 from relaybox.service.admin import ready_store
 from relaybox.service.publishers import publisher_for
 from relaybox.service.settings import Settings
+from relaybox.service.stores import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +34,16 @@ async def relay_for(settings: Settings) -> AsyncIterator[Relay]:
     closed, then the store.
     """
     relay_settings = settings.relay_settings()
-    destination = settings.require_to()
-    async with ready_store(settings) as store, _opened(destination) as publisher:
+    settings.require_to()
+    async with ready_store(settings) as store, _opened(settings, store) as publisher:
         yield Relay(store, publisher, settings=relay_settings)
 
 
 async def relay_once(settings: Settings) -> Drained:
     """Relay everything due now, then report how many events were handled."""
     relay_settings = settings.relay_settings()
-    destination = settings.require_to()
-    async with ready_store(settings) as store, _opened(destination) as publisher:
+    settings.require_to()
+    async with ready_store(settings) as store, _opened(settings, store) as publisher:
         relay = Relay(store, publisher, settings=relay_settings)
         handled = await relay.drain()
         return Drained(handled, relay.stats, await store.status())
@@ -55,8 +56,17 @@ async def relay_until_stopped(settings: Settings, *, handle_signals: bool = True
 
 
 @asynccontextmanager
-async def _opened(destination: str) -> AsyncIterator[Publisher]:
-    publisher = publisher_for(destination)
+async def _opened(settings: Settings, store: Store) -> AsyncIterator[Publisher]:
+    """The publisher of ``settings``, once every pending topic is known to have a destination.
+
+    Only a map without a template can leave a topic unplaced: then the topics
+    pending in the outbox are checked now, so a missing route stops start-up
+    instead of dead-lettering events. Publishing is bounded by a third of the lease.
+    """
+    options = settings.publisher_options()
+    if options.topics.template is None:
+        options.topics.check(await store.pending_topics())
+    publisher = publisher_for(settings.require_to(), options, factory=settings.publisher)
     try:
         yield publisher
     finally:
