@@ -1,0 +1,211 @@
+"""Publishing outbox messages to NATS JetStream with many acknowledgements in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from relaybox.adapters.nats.faults import UNREACHABLE, rejected, unavailable
+from relaybox.adapters.nats.headers import message_headers
+from relaybox.core.errors import ConfigurationError, DestinationUnavailableError
+from relaybox.core.events import Message
+from relaybox.core.outcome import Failure, Outcome
+from relaybox.outbox.destinations import DestinationUrl, PublisherOptions
+from relaybox.outbox.publishers import screen
+from relaybox.outbox.routing import TopicMap
+
+log = logging.getLogger(__name__)
+Acks = list[tuple[Message, "asyncio.Future[PubAck]"]]
+
+
+class JetStreamPublisher:
+    """Publishes each message to its subject (the topic through ``topics``), acks in flight.
+
+    Messages go out in batch order on one connection, so each key's messages
+    are stored in order, and every ack is awaited together (at most
+    ``max_pending`` in flight). ``Nats-Msg-Id`` is the event id: a re-publication
+    inside the stream's duplicate window is dropped by the server and counts as
+    delivered. The first time a subject is seen, its stream's duplicate window is
+    compared with ``max_retry_delay`` (the relay's longest wait between
+    attempts) and a shorter one is logged as a warning. A rejected message
+    fails alone (a key's later messages already sent still count as delivered).
+    What is unacknowledged after ``timeout`` fails with
+    ``DestinationUnavailableError``; connecting is lazy, on the first publish.
+    """
+
+    def __init__(
+        self,
+        servers: str | list[str],
+        *,
+        topics: TopicMap | None = None,
+        timeout: float = 10.0,
+        max_retry_delay: float = 600.0,
+        max_pending: int = 4000,
+        connect: dict[str, object] | None = None,
+        where: str = "nats",
+    ) -> None:
+        self._servers = servers
+        self._topics = topics or TopicMap()
+        self._timeout = timeout
+        self._max_retry_delay = max_retry_delay
+        self._max_pending = max_pending
+        self._connect = connect or {}
+        self._where = where
+        self._client: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._checked: set[str] = set()
+        self._warned: set[str] = set()
+
+    async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
+        sendable, failed = screen(messages, self._unplaceable)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                js = await self._jetstream()
+                await self._check_windows(js, sendable)
+        except UNREACHABLE as exc:
+            raise unavailable(self._where, exc) from exc
+        acks, unsent = await self._send(js, sendable, deadline)
+        delivered, ack_failures = await _settle(acks, deadline)
+        return Outcome(tuple(delivered), (*failed, *unsent, *ack_failures))
+
+    def _unplaceable(self, message: Message) -> BaseException | None:
+        try:
+            self._topics.destination(message.topic)
+        except ConfigurationError as exc:
+            return exc
+        return None
+
+    async def _send(
+        self, js: JetStreamContext, messages: Sequence[Message], deadline: float
+    ) -> tuple[Acks, list[Failure[Message]]]:
+        """Hand every message to the connection in order; a refused one blocks its key."""
+        acks: Acks = []
+        verdicts: dict[int, BaseException] = {}
+        blocked: set[str] = set()
+        position = 0
+        try:
+            async with asyncio.timeout_at(deadline):
+                for message in messages:
+                    if message.key not in blocked:
+                        try:
+                            acks.append((message, await self._submit(js, message)))
+                        except UNREACHABLE:
+                            raise
+                        except Exception as exc:
+                            error = rejected(exc)
+                            if isinstance(error, DestinationUnavailableError):
+                                raise error from exc
+                            verdicts[id(message)] = error
+                            blocked.update([message.key] if message.key is not None else [])
+                    position += 1
+        except (DestinationUnavailableError, *UNREACHABLE) as exc:
+            outage = unavailable(self._where, exc)
+            for message in messages[position:]:
+                verdicts.setdefault(id(message), outage)
+        sent = {id(message) for message, _ in acks}
+        rest = [m for m in messages if id(m) not in sent]
+        unjudged, failures = screen(rest, lambda m: verdicts.get(id(m)))
+        failures.extend(Failure(m, unavailable(self._where, TimeoutError())) for m in unjudged)
+        return acks, failures
+
+    async def _submit(self, js: JetStreamContext, message: Message) -> asyncio.Future[PubAck]:
+        subject = self._topics.destination(message.topic)
+        return await js.publish_async(
+            subject, message.payload, headers=message_headers(message), wait_stall=self._timeout
+        )
+
+    async def _jetstream(self) -> JetStreamContext:
+        if self._js is None:
+            self._client = await nats.connect(
+                self._servers,
+                connect_timeout=self._timeout,
+                max_reconnect_attempts=-1,
+                error_cb=self._on_error,
+                **self._connect,
+            )
+            self._js = self._client.jetstream(publish_async_max_pending=self._max_pending)
+        return self._js
+
+    async def _check_windows(self, js: JetStreamContext, messages: Sequence[Message]) -> None:
+        for subject in {self._topics.destination(m.topic) for m in messages} - self._checked:
+            self._checked.add(subject)
+            try:
+                stream = await js.find_stream_name_by_subject(subject)
+                window = (await js.stream_info(stream)).config.duplicate_window or 0.0
+            except UNREACHABLE:
+                raise
+            except Exception:  # no stream for it yet: its publish will say so
+                continue
+            if window < self._max_retry_delay and stream not in self._warned:
+                self._warned.add(stream)
+                log.warning(
+                    "JetStream stream %r keeps message ids for %.0f s, less than the relay's "
+                    "longest retry delay (%.0f s): a re-published event may be stored twice",
+                    stream,
+                    window,
+                    self._max_retry_delay,
+                )
+
+    async def _on_error(self, exc: Exception) -> None:
+        # The client reconnects by itself; one line per error, not nats-py's traceback.
+        log.warning("NATS at %s: %s", self._where, str(exc) or type(exc).__name__)
+
+    async def close(self) -> None:
+        client, self._client, self._js = self._client, None, None
+        if client is not None and not client.is_closed:
+            await client.close()
+
+    def __repr__(self) -> str:
+        state = "connected" if self._client is not None else "not connected"
+        return f"JetStreamPublisher({self._where}, {state})"
+
+
+async def _settle(acks: Acks, deadline: float) -> tuple[list[Message], list[Failure[Message]]]:
+    """Wait for the acks until ``deadline``; what is still unanswered then is an outage."""
+    futures = [future for _, future in acks]
+    if futures:
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        await asyncio.wait(futures, timeout=remaining)
+    delivered: list[Message] = []
+    failed: list[Failure[Message]] = []
+    for message, future in acks:
+        if not future.done():
+            future.cancel()
+            failed.append(Failure(message, DestinationUnavailableError("no JetStream ack in time")))
+        elif (error := future.exception()) is not None:
+            failed.append(Failure(message, rejected(error)))
+        else:
+            delivered.append(message)
+    return delivered, failed
+
+
+def nats_publisher(url: str, options: PublisherOptions) -> JetStreamPublisher:
+    """The publisher of ``nats://[user[:password]@]host[:port][?max_pending=N]``.
+
+    ``tls://`` style servers are given by the scheme ``nats+tls``; ``password_env``
+    and ``token_env`` read secrets from the environment.
+    """
+    where = DestinationUrl.parse(url, allowed=("max_pending", "token"), environ=options.environ)
+    connect: dict[str, object] = {}
+    if where.username:
+        connect.update(user=where.username, password=where.password)
+    if (token := where.text("token")) is not None:
+        connect["token"] = token
+    server = f"nats://{where.host or 'localhost'}:{where.port or 4222}"
+    return JetStreamPublisher(
+        server,
+        topics=options.topics,
+        timeout=options.timeout,
+        max_retry_delay=options.max_retry_delay,
+        max_pending=where.integer("max_pending", 4000) or 4000,
+        connect=connect,
+        where=where.redacted(),
+    )
