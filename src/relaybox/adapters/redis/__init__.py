@@ -10,7 +10,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "relaybox.adapters.redis needs redis-py: pip install 'relaybox[redis]'"
     ) from exc
 
-from relaybox.adapters.redis.entries import StreamEntry, entry_fields
+from relaybox.adapters.redis.entries import StreamEntry, headers_text
 from relaybox.adapters.redis.publisher import RedisStreamPublisher, redis_publisher
 from relaybox.adapters.redis.source import RedisStreamSource
 
@@ -18,6 +18,6 @@ __all__ = [
     "RedisStreamPublisher",
     "RedisStreamSource",
     "StreamEntry",
-    "entry_fields",
+    "headers_text",
     "redis_publisher",
 ]

@@ -1,8 +1,9 @@
 """How an outbox message is laid out as the fields of one Redis stream entry, and read back.
 
-Fields: ``id``, ``topic``, ``type``, ``content_type``, ``headers`` (a JSON
-object, ``traceparent`` included), ``payload`` (the exact bytes), and ``key``
-only for keyed messages. Redis has no headers of its own, so these fields are
+Fields, written by the script in :mod:`relaybox.adapters.redis.batch`:
+``id``, ``topic``, ``type``, ``content_type``, ``headers`` (a JSON object,
+``traceparent`` included), ``payload`` (the exact bytes), and ``key`` only for
+keyed messages. Redis has no headers of its own, so these fields are
 the message's native metadata.
 """
 
@@ -14,22 +15,10 @@ from dataclasses import dataclass
 
 from relaybox.core.events import Message
 
-Fields = dict[str | bytes, bytes | str]
 
-
-def entry_fields(message: Message) -> Fields:
-    """The stream-entry fields of ``message``."""
-    fields: Fields = {
-        "id": message.id,
-        "topic": message.topic,
-        "type": message.type,
-        "content_type": message.content_type,
-        "headers": json.dumps(dict(message.headers), separators=(",", ":")),
-        "payload": message.payload,
-    }
-    if message.key is not None:
-        fields["key"] = message.key
-    return fields
+def headers_text(message: Message) -> str:
+    """The ``headers`` field of ``message``: its headers as one JSON object."""
+    return json.dumps(dict(message.headers), separators=(",", ":")) if message.headers else "{}"
 
 
 @dataclass(frozen=True, slots=True)

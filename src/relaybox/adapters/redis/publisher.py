@@ -7,10 +7,11 @@ import time
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
-from relaybox.adapters.redis.entries import entry_fields
+from relaybox.adapters.redis.batch import BLOCKED, SCRIPT, reply_text, script_args
 from relaybox.adapters.redis.faults import UNREACHABLE, rejected, unavailable
-from relaybox.core.errors import ConfigurationError
+from relaybox.core.errors import ConfigurationError, KeyBlockedError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.outbox.destinations import DestinationUrl, PublisherOptions
@@ -21,17 +22,17 @@ OPTIONS = ("stream", "maxlen", "minid_age")
 
 
 class RedisStreamPublisher:
-    """``XADD`` s each message to its stream, the whole batch in one pipeline.
+    """``XADD`` s each message to its stream, the whole batch in one round trip.
 
     The stream is ``stream`` when given, else the message topic through
     ``topics``. ``maxlen`` trims each stream to about that many entries;
-    ``minid_age`` (seconds) drops entries older than that instead. A pipeline
-    runs its commands in order on one connection, so each key's messages land
-    in order. A rejected entry fails alone; because the pipeline is already
-    sent, a key's later entries to *other* streams in the same call may still
-    land (Redis rejects per stream, for a name that holds another type). The
-    call is bounded by ``timeout``: a server that does not answer by then, or a
-    lost connection, fails the call with ``DestinationUnavailableError``.
+    ``minid_age`` (seconds) drops entries older than that instead. A script
+    appends the batch in order inside Redis (:mod:`~relaybox.adapters.redis.batch`),
+    so each key's messages land in order, and a refused entry (a stream name
+    that holds another type of value) fails alone while its key's later entries
+    are skipped and released. The call is bounded by ``timeout``: a server that
+    does not answer by then, or a lost connection, fails the call with
+    ``DestinationUnavailableError``.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class RedisStreamPublisher:
         self._maxlen = maxlen
         self._minid_age = minid_age
         self._where = where
+        self._append = client.register_script(SCRIPT)
 
     def stream_of(self, message: Message) -> str:
         return self._stream or self._topics.destination(message.topic)
@@ -68,11 +70,15 @@ class RedisStreamPublisher:
         except UNREACHABLE as exc:
             raise unavailable(self._where, exc) from exc
         delivered: list[Message] = []
+        blocked = KeyBlockedError("an earlier message with the same key was refused")
         for message, reply in zip(sendable, replies, strict=True):
-            if isinstance(reply, Exception):
-                failed.append(Failure(message, rejected(reply)))
-            else:
+            text = reply_text(reply)
+            if not text:
                 delivered.append(message)
+            elif text == BLOCKED:
+                failed.append(Failure(message, blocked, 0))
+            else:
+                failed.append(Failure(message, rejected(ResponseError(text))))
         return Outcome(tuple(delivered), tuple(failed))
 
     def _unplaceable(self, message: Message) -> BaseException | None:
@@ -86,16 +92,9 @@ class RedisStreamPublisher:
         minid = None
         if self._minid_age is not None:
             minid = f"{int((time.time() - self._minid_age) * 1000)}-0"
-        async with self._client.pipeline(transaction=False) as pipe:
-            for message in messages:
-                pipe.xadd(
-                    self.stream_of(message),
-                    entry_fields(message),  # type: ignore[arg-type]
-                    maxlen=self._maxlen,
-                    minid=minid,
-                    approximate=True,
-                )
-            replies: list[object] = await pipe.execute(raise_on_error=False)
+        streams = [self.stream_of(message) for message in messages]
+        args = script_args(messages, maxlen=self._maxlen, minid=minid)
+        replies: list[object] = await self._append(keys=streams, args=args)
         return replies
 
     async def close(self) -> None:
