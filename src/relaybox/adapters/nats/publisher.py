@@ -13,10 +13,10 @@ from nats.js.api import PubAck
 
 from relaybox.adapters.nats.faults import UNREACHABLE, rejected, unavailable
 from relaybox.adapters.nats.headers import message_headers
+from relaybox.adapters.nats.streams import StreamLimits
 from relaybox.core.errors import ConfigurationError, DestinationUnavailableError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Failure, Outcome
-from relaybox.outbox.destinations import DestinationUrl, PublisherOptions
 from relaybox.outbox.publishers import screen
 from relaybox.outbox.routing import TopicMap
 
@@ -31,10 +31,13 @@ class JetStreamPublisher:
     are stored in order, and every ack is awaited together (at most
     ``max_pending`` in flight). ``Nats-Msg-Id`` is the event id: a re-publication
     inside the stream's duplicate window is dropped by the server and counts as
-    delivered. The first time a subject is seen, its stream's duplicate window is
-    compared with ``max_retry_delay`` (the relay's longest wait between
-    attempts) and a shorter one is logged as a warning. A rejected message
-    fails alone (a key's later messages already sent still count as delivered).
+    delivered. The first time a subject is seen its stream is looked up
+    (:class:`~relaybox.adapters.nats.streams.StreamLimits`): a duplicate window
+    shorter than ``max_retry_delay`` (the relay's longest wait between attempts)
+    is logged as a warning, and a message over the stream's size limit fails
+    alone before anything is sent, releasing its key's later messages. (A
+    refusal JetStream answers only after the batch is sent fails that message
+    alone; its key's later messages, already stored, count as delivered.)
     What is unacknowledged after ``timeout`` fails with
     ``DestinationUnavailableError``; connecting is lazy, on the first publish.
     """
@@ -59,29 +62,32 @@ class JetStreamPublisher:
         self._where = where
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
-        self._checked: set[str] = set()
-        self._warned: set[str] = set()
+        self._limits = StreamLimits(max_retry_delay)
 
     async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
-        sendable, failed = screen(messages, self._unplaceable)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
+        deadline = asyncio.get_running_loop().time() + self._timeout
         try:
             async with asyncio.timeout_at(deadline):
                 js = await self._jetstream()
-                await self._check_windows(js, sendable)
+                await self._limits.learn(js, self._subjects(messages))
         except UNREACHABLE as exc:
             raise unavailable(self._where, exc) from exc
+        sendable, failed = screen(messages, self._refusal)
         acks, unsent = await self._send(js, sendable, deadline)
         delivered, ack_failures = await _settle(acks, deadline)
         return Outcome(tuple(delivered), (*failed, *unsent, *ack_failures))
 
-    def _unplaceable(self, message: Message) -> BaseException | None:
+    def _subjects(self, messages: Sequence[Message]) -> set[str]:
+        topics = {m.topic for m in messages}
+        return {self._topics.destination(t) for t in topics if self._topics.maps(t)}
+
+    def _refusal(self, message: Message) -> BaseException | None:
+        """Why ``message`` cannot be sent: its topic has no subject, or it is too large."""
         try:
-            self._topics.destination(message.topic)
+            subject = self._topics.destination(message.topic)
         except ConfigurationError as exc:
             return exc
-        return None
+        return self._limits.refusal(subject, message)
 
     async def _send(
         self, js: JetStreamContext, messages: Sequence[Message], deadline: float
@@ -134,26 +140,6 @@ class JetStreamPublisher:
             self._js = self._client.jetstream(publish_async_max_pending=self._max_pending)
         return self._js
 
-    async def _check_windows(self, js: JetStreamContext, messages: Sequence[Message]) -> None:
-        for subject in {self._topics.destination(m.topic) for m in messages} - self._checked:
-            self._checked.add(subject)
-            try:
-                stream = await js.find_stream_name_by_subject(subject)
-                window = (await js.stream_info(stream)).config.duplicate_window or 0.0
-            except UNREACHABLE:
-                raise
-            except Exception:  # no stream for it yet: its publish will say so
-                continue
-            if window < self._max_retry_delay and stream not in self._warned:
-                self._warned.add(stream)
-                log.warning(
-                    "JetStream stream %r keeps message ids for %.0f s, less than the relay's "
-                    "longest retry delay (%.0f s): a re-published event may be stored twice",
-                    stream,
-                    window,
-                    self._max_retry_delay,
-                )
-
     async def _on_error(self, exc: Exception) -> None:
         # The client reconnects by itself; one line per error, not nats-py's traceback.
         log.warning("NATS at %s: %s", self._where, str(exc) or type(exc).__name__)
@@ -185,27 +171,3 @@ async def _settle(acks: Acks, deadline: float) -> tuple[list[Message], list[Fail
         else:
             delivered.append(message)
     return delivered, failed
-
-
-def nats_publisher(url: str, options: PublisherOptions) -> JetStreamPublisher:
-    """The publisher of ``nats://[user[:password]@]host[:port][?max_pending=N]``.
-
-    ``tls://`` style servers are given by the scheme ``nats+tls``; ``password_env``
-    and ``token_env`` read secrets from the environment.
-    """
-    where = DestinationUrl.parse(url, allowed=("max_pending", "token"), environ=options.environ)
-    connect: dict[str, object] = {}
-    if where.username:
-        connect.update(user=where.username, password=where.password)
-    if (token := where.text("token")) is not None:
-        connect["token"] = token
-    server = f"nats://{where.host or 'localhost'}:{where.port or 4222}"
-    return JetStreamPublisher(
-        server,
-        topics=options.topics,
-        timeout=options.timeout,
-        max_retry_delay=options.max_retry_delay,
-        max_pending=where.integer("max_pending", 4000) or 4000,
-        connect=connect,
-        where=where.redacted(),
-    )
