@@ -14,7 +14,11 @@ from nats.js.api import PubAck
 from relaybox.adapters.nats.faults import UNREACHABLE, rejected, unavailable
 from relaybox.adapters.nats.headers import message_headers
 from relaybox.adapters.nats.streams import StreamLimits
-from relaybox.core.errors import ConfigurationError, DestinationUnavailableError
+from relaybox.core.errors import (
+    ConfigurationError,
+    DestinationUnavailableError,
+    KeyBlockedError,
+)
 from relaybox.core.events import Message
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.outbox.publishers import screen
@@ -75,7 +79,11 @@ class JetStreamPublisher:
         sendable, failed = screen(messages, self._refusal)
         acks, unsent = await self._send(js, sendable, deadline)
         delivered, ack_failures = await _settle(acks, deadline)
-        return Outcome(tuple(delivered), (*failed, *unsent, *ack_failures))
+        lost = [*unsent, *ack_failures]
+        if not delivered and not failed and lost and all(_outage(f.error) for f in lost):
+            # Nothing got through and nothing was refused: the server is away, not the events.
+            raise unavailable(self._where, lost[0].error)
+        return Outcome(tuple(delivered), (*failed, *lost))
 
     def _subjects(self, messages: Sequence[Message]) -> set[str]:
         topics = {m.topic for m in messages}
@@ -152,6 +160,10 @@ class JetStreamPublisher:
     def __repr__(self) -> str:
         state = "connected" if self._client is not None else "not connected"
         return f"JetStreamPublisher({self._where}, {state})"
+
+
+def _outage(error: BaseException) -> bool:
+    return isinstance(error, DestinationUnavailableError | KeyBlockedError)
 
 
 async def _settle(acks: Acks, deadline: float) -> tuple[list[Message], list[Failure[Message]]]:
