@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -139,3 +141,21 @@ def test_a_named_factory_builds_the_publisher_and_bad_ones_are_explained(plugin:
         load_factory("fakebroker:NOT_CALLABLE")
     with pytest.raises(ConfigurationError, match="no publish"):
         publisher_for("x://y", factory="fakebroker:not_a_publisher")
+
+
+@pytest.mark.parametrize(
+    ("module", "driver", "extra"), [("redis", "redis", "redis"), ("nats", "nats", "nats")]
+)
+def test_an_adapter_without_its_driver_names_the_extra(
+    module: str, driver: str, extra: str
+) -> None:
+    # A fresh interpreter where the driver cannot be imported, as without the extra.
+    code = (
+        f"import sys; sys.modules[{driver!r}] = None\n"
+        "from relaybox.service import publisher_for\n"
+        f"publisher_for('{module}://127.0.0.1')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.returncode != 0
+    assert f"pip install 'relaybox[{extra}]'" in run.stderr
+    assert "ConfigurationError" in run.stderr

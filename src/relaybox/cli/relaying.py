@@ -9,6 +9,7 @@ import click
 
 from relaybox.cli.options import relay_options, run, settings_of, store_options
 from relaybox.service import redact, relay_once, relay_until_stopped
+from relaybox.service.publishers import safe_url
 
 
 @click.command("relay")
@@ -36,7 +37,7 @@ def relay_command(ctx: click.Context, once: bool) -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     click.echo(
-        f"relaying {redact(settings.require_db())} -> {settings.require_to()} "
+        f"relaying {redact(settings.require_db())} -> {safe_url(settings.require_to())} "
         "(Ctrl-C stops gracefully)",
         err=True,
     )

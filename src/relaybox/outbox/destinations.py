@@ -147,6 +147,11 @@ def _params(url: str, query: str, allowed: set[str], environ: Mapping[str, str])
     return params
 
 
+def safe_url(url: str) -> str:
+    """``url`` without its query and password: safe to print or log."""
+    return _safe(url)
+
+
 def _safe(url: str) -> str:
     """``url`` without its query and password, for error messages."""
     head = url.partition("?")[0]

@@ -18,11 +18,18 @@ from importlib.metadata import entry_points
 from urllib.parse import unquote
 
 from relaybox.core.errors import ConfigurationError
-from relaybox.outbox.destinations import PublisherFactory, PublisherOptions
+from relaybox.outbox.destinations import PublisherFactory, PublisherOptions, safe_url
 from relaybox.outbox.publishers import JsonLinesPublisher
 from relaybox.ports.publisher import Publisher
 
-__all__ = ["SCHEMES", "PublisherFactory", "PublisherOptions", "publisher_for", "publisher_target"]
+__all__ = [
+    "SCHEMES",
+    "PublisherFactory",
+    "PublisherOptions",
+    "publisher_for",
+    "publisher_target",
+    "safe_url",
+]
 
 SUPPORTED = "file:///ABSOLUTE/PATH.jsonl, file:RELATIVE.jsonl, jsonl:PATH, stdout: or -"
 STDOUT = "-"
