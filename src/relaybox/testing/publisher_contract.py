@@ -27,30 +27,23 @@ alone, such as one over its size limit) and :meth:`stop_broker` /
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import NoReturn
+from collections.abc import Sequence
+from functools import partial
 
 from relaybox.core.errors import KeyBlockedError, is_unavailable
-from relaybox.core.events import OCTETS, Message
+from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
 from relaybox.outbox.destinations import PublisherOptions
 from relaybox.ports.publisher import Publisher
-from relaybox.testing.messages import message
+from relaybox.testing.deliveries import (
+    Received,
+    eventually_delivered,
+    expect_unavailable,
+    sample,
+    skip,
+)
 
-TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One message as read back from the destination."""
-
-    id: str
-    key: str | None
-    type: str
-    topic: str
-    headers: Mapping[str, str]
-    payload: bytes
+__all__ = ["PublisherContract", "Received"]
 
 
 class PublisherContract:
@@ -96,8 +89,7 @@ class PublisherContract:
     def batch(self, start: int = 0, keys: int = 7) -> list[Message]:
         """``count`` messages over ``keys`` keys (every tenth unkeyed), grouped as a relay does."""
         made = [
-            _sample(start + n, None if n % 10 == 9 else f"key-{n % keys}")
-            for n in range(self.count)
+            sample(start + n, None if n % 10 == 9 else f"key-{n % keys}") for n in range(self.count)
         ]
         return sorted(made, key=lambda m: (m.key or "", m.seq or 0, m.row_id))
 
@@ -141,32 +133,33 @@ class PublisherContract:
     async def test_an_unreachable_destination_is_unavailable_within_the_timeout(self) -> None:
         publisher = await self.unreachable_publisher(PublisherOptions(timeout=self.timeout))
         try:
-            await _expect_unavailable(self._publish(publisher, self.batch()))
+            await expect_unavailable(self._publish(publisher, self.batch()))
         finally:
             await publisher.close()
 
     async def test_a_stopped_broker_is_unavailable_then_recovers(self) -> None:
         if not self.can_stop_broker:
-            _skip("the harness cannot stop its broker")
+            skip("the harness cannot stop its broker")
         publisher = await self.make_publisher(PublisherOptions(timeout=self.timeout))
         try:
             assert not (await self._publish(publisher, self.batch(0, keys=2))).failed
             await self.stop_broker()
             try:
-                await _expect_unavailable(self._publish(publisher, self.batch(1000)))
+                await expect_unavailable(self._publish(publisher, self.batch(1000)))
             finally:
                 await self.start_broker()
-            await _eventually_delivered(self, publisher, self.batch(2000))
+            publish = partial(self._publish, publisher)
+            await eventually_delivered(publish, self.received, self.batch(2000))
         finally:
             await publisher.close()
 
     async def test_the_broker_drops_a_second_copy_of_an_id(self) -> None:
         if not self.broker_dedup:
-            _skip("the destination has no duplicate detection")
+            skip("the destination has no duplicate detection")
         publisher = await self.make_publisher(PublisherOptions())
         try:
-            first = await self._publish(publisher, [_sample(1, "k")])
-            again = await self._publish(publisher, [_sample(1, "k")])
+            first = await self._publish(publisher, [sample(1, "k")])
+            again = await self._publish(publisher, [sample(1, "k")])
         finally:
             await publisher.close()
         assert len(first.delivered) == len(again.delivered) == 1
@@ -177,8 +170,8 @@ class PublisherContract:
         try:
             bad = await self.rejected_message(10_000, "bad")
             if bad is None:
-                _skip("the destination rejects no single message")
-            later = _sample(10_001, "bad")
+                skip("the destination rejects no single message")
+            later = sample(10_001, "bad")
             good = self.batch()
             outcome = await self._publish(publisher, [bad, later, *good])
         finally:
@@ -196,70 +189,3 @@ class PublisherContract:
         await publisher.close()
         assert not outcome.delivered
         assert not outcome.failed
-
-
-def _sample(number: int, key: str | None) -> Message:
-    """Binary payload, a type, a custom header and a trace context: all must survive."""
-    headers = {"traceparent": TRACEPARENT, "x-tenant": f"tenant-{number % 3}"}
-    payload = bytes([number % 256, 0, 255]) + f"payload {number}".encode()
-    return message(
-        number,
-        key=key,
-        topic="orders",
-        payload=payload,
-        type="OrderPlaced",
-        headers=headers,
-        content_type=OCTETS,
-    )
-
-
-async def _expect_unavailable(publishing: Awaitable[Outcome[Message]]) -> None:
-    """The call raised an unavailable error, or failed every message with one."""
-    outcome, error = await _attempt(publishing)
-    if error is not None:
-        assert is_unavailable(error), repr(error)
-        return
-    assert not outcome.delivered
-    assert outcome.failed
-    assert all(
-        is_unavailable(f.error) or isinstance(f.error, KeyBlockedError) for f in outcome.failed
-    )
-
-
-async def _eventually_delivered(
-    suite: PublisherContract, publisher: Publisher, messages: list[Message]
-) -> None:
-    """Publish until everything is delivered (the client reconnects on its own), with a deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    pending = messages
-    while pending:
-        assert loop.time() < deadline, f"{len(pending)} messages never delivered after the restart"
-        outcome, error = await _attempt(suite._publish(publisher, pending))
-        if error is not None:
-            assert is_unavailable(error), repr(error)
-            await asyncio.sleep(0.2)
-            continue
-        done = {id(m) for m in outcome.delivered}
-        pending = [m for m in pending if id(m) not in done]
-        if pending:
-            await asyncio.sleep(0.2)
-    ids = {r.id for r in await suite.received()}
-    assert {m.id for m in messages} <= ids
-
-
-async def _attempt(
-    publishing: Awaitable[Outcome[Message]],
-) -> tuple[Outcome[Message], Exception | None]:
-    """The outcome of a publish call, or the exception it raised (with an empty outcome)."""
-    try:
-        return await publishing, None
-    except Exception as exc:
-        return Outcome(), exc
-
-
-def _skip(reason: str) -> NoReturn:
-    import pytest  # noqa: PLC0415 - only the optional tests need pytest at import time
-
-    pytest.skip(reason)
-    raise AssertionError("unreachable")  # pytest.skip raises; this keeps type checkers sure

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
 
+from relaybox.adapters.nats.acks import Acks, is_outage, settle
 from relaybox.adapters.nats.faults import UNREACHABLE, rejected, unavailable
 from relaybox.adapters.nats.headers import message_headers
 from relaybox.adapters.nats.streams import StreamLimits
 from relaybox.core.errors import (
     ConfigurationError,
     DestinationUnavailableError,
-    KeyBlockedError,
 )
 from relaybox.core.events import Message
 from relaybox.core.outcome import Failure, Outcome
@@ -26,7 +24,6 @@ from relaybox.outbox.publishers import screen
 from relaybox.outbox.routing import TopicMap
 
 log = logging.getLogger(__name__)
-Acks = list[tuple[Message, "asyncio.Future[PubAck]"]]
 
 
 class JetStreamPublisher:
@@ -79,9 +76,9 @@ class JetStreamPublisher:
             raise unavailable(self._where, exc) from exc
         sendable, failed = screen(messages, self._refusal)
         acks, unsent = await self._send(js, sendable, deadline)
-        delivered, ack_failures = await _settle(acks, deadline)
+        delivered, ack_failures = await settle(acks, deadline)
         lost = [*unsent, *ack_failures]
-        if not delivered and not failed and lost and all(_outage(f.error) for f in lost):
+        if not delivered and not failed and lost and all(is_outage(f.error) for f in lost):
             # Nothing got through and nothing was refused: the server is away, not the events.
             raise unavailable(self._where, lost[0].error)
         return Outcome(tuple(delivered), (*failed, *lost))
@@ -167,31 +164,3 @@ class JetStreamPublisher:
     def __repr__(self) -> str:
         state = "connected" if self._client is not None else "not connected"
         return f"JetStreamPublisher({self._where}, {state})"
-
-
-def _outage(error: BaseException) -> bool:
-    return isinstance(error, DestinationUnavailableError | KeyBlockedError)
-
-
-async def _settle(acks: Acks, deadline: float) -> tuple[list[Message], list[Failure[Message]]]:
-    """Wait for the acks until ``deadline``; what is still unanswered then is an outage."""
-    try:
-        async with asyncio.timeout_at(deadline):
-            for _, future in acks:
-                if not future.done():
-                    # One at a time is cheaper than asyncio.wait on a thousand futures.
-                    with contextlib.suppress(Exception):  # read per message below
-                        await future
-    except TimeoutError:
-        pass  # what is unanswered now fails below
-    delivered: list[Message] = []
-    failed: list[Failure[Message]] = []
-    for message, future in acks:
-        if not future.done():
-            future.cancel()
-            failed.append(Failure(message, DestinationUnavailableError("no JetStream ack in time")))
-        elif (error := future.exception()) is not None:
-            failed.append(Failure(message, rejected(error)))
-        else:
-            delivered.append(message)
-    return delivered, failed
