@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator, Iterable
 
 import pytest
 import redis.asyncio as aioredis
+from click.testing import CliRunner, Result
+from test_nats import fresh_stream, stored
+
 from brokers import (
     NATS_URL,
     REDIS_HOST,
@@ -23,9 +26,6 @@ from brokers import (
     stop_nats,
     stop_redis,
 )
-from click.testing import CliRunner, Result
-from test_nats import fresh_stream, stored
-
 from conftest import PG_DSN, OutboxDb
 from relaybox.cli import relaybox
 from relaybox.core.events import Event

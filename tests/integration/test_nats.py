@@ -11,10 +11,10 @@ from dataclasses import replace
 
 import nats
 import pytest
-from brokers import NATS_URL, start_nats, stop_nats
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from brokers import NATS_URL, start_nats, stop_nats
 from relaybox.adapters.nats import JetStreamSource, nats_publisher
 from relaybox.adapters.nats.headers import EVENT_ID, EVENT_KEY, EVENT_TOPIC, EVENT_TYPE
 from relaybox.core.errors import PermanentError
@@ -144,3 +144,30 @@ async def test_the_pull_source_acks_retries_later_and_terminates_poison() -> Non
         await js.delete_stream(stream)
     assert info.num_ack_pending == 0
     assert info.num_pending == 0
+
+
+async def test_the_pull_source_outlives_a_server_restart() -> None:
+    stream = await fresh_stream()
+    applier: ScriptedApplier[Msg] = ScriptedApplier(key=lambda m: m.reply)
+    source = await JetStreamSource.connect(NATS_URL, f"{stream}.>", "w", stream=stream, wait=0.2)
+    coordinator = StreamingCoordinator(source, applier, batch_size=10, max_wait=0.05)
+    task = asyncio.create_task(coordinator.run())
+    topics = TopicMap(stream + ".{topic}")
+    try:
+        for start in (0, 10):
+            if start:
+                await stop_nats()
+                await start_nats()
+            publisher = nats_publisher(NATS_URL, PublisherOptions(topics=topics))
+            try:
+                sent = [message(start + n) for n in range(10)]
+                assert not (await publisher.publish(sent)).failed
+            finally:
+                await publisher.close()
+            expected = start + 10
+            await wait_until(lambda: len(applier.delivered) >= expected, within=30)  # noqa: B023
+    finally:
+        await coordinator.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert task.exception() is None

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
-from brokers import REDIS_HOST, REDIS_PORT, REDIS_URL, start_redis, stop_redis
 
+from brokers import REDIS_HOST, REDIS_PORT, REDIS_URL, start_redis, stop_redis
 from relaybox.adapters.redis import (
     RedisStreamPublisher,
     RedisStreamSource,
@@ -159,3 +159,26 @@ async def test_the_coordinator_acks_reclaims_failures_and_dead_letters_poison() 
     assert [fields[b"id"].decode() for _, fields in dead_entries] == [poison]
     assert json.loads(dead_entries[0][1][b"headers"])["traceparent"] == "00-ab-cd-01"
     assert pending["pending"] == 0
+
+
+async def test_a_consumer_outlives_a_server_restart_that_forgot_its_group() -> None:
+    stream = f"rbt-{uuid.uuid4().hex[:12]}"
+    applier: ScriptedApplier[StreamEntry] = ScriptedApplier(key=lambda e: e.entry_id)
+    source = RedisStreamSource(client(), stream, "g", "c1", block=0.1)
+    coordinator = StreamingCoordinator(source, applier, batch_size=10, max_wait=0.05)
+    task = asyncio.create_task(coordinator.run())
+    try:
+        await _published(stream, 10)
+        await wait_until(lambda: len(applier.delivered) == 10, within=10, what="10 deliveries")
+        await stop_redis()
+        await start_redis()  # no persistence: the stream and its group are gone
+        await _published(stream, 10)
+        await wait_until(lambda: len(applier.delivered) == 20, within=20, what="20 deliveries")
+    finally:
+        await coordinator.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    async with client() as redis:
+        await redis.delete(stream)
+    assert task.done()
+    assert task.exception() is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import nats
@@ -12,9 +14,13 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
 from relaybox.adapters.nats.faults import UNREACHABLE, unavailable
-from relaybox.core.errors import FetchError, TemporaryError, is_permanent
+from relaybox.core.backoff import Backoff
+from relaybox.core.errors import TemporaryError, is_permanent
 
 PullSubscription = JetStreamContext.PullSubscription
+RECONNECT = Backoff(initial=0.1, max_delay=2.0)
+"""Waits between fetches while the connection is away."""
+log = logging.getLogger(__name__)
 
 
 class JetStreamSource:
@@ -28,6 +34,9 @@ class JetStreamSource:
       or ``nak_delay`` seconds; a permanent error terminates the message
       (``term``: JetStream never redelivers it and reports it as terminated).
     * Several sources on one durable consumer share its messages.
+    * While the connection is away (the client reconnects by itself) fetching
+      waits 0.1 s growing to 2 s between tries; a connection closed for good
+      ends ``records()`` with ``DestinationUnavailableError``.
     * ``close()`` ends ``records()`` within ``wait`` seconds, and closes the
       connection when :meth:`connect` opened it.
     """
@@ -62,22 +71,32 @@ class JetStreamSource:
         nak_delay: float = 1.0,
     ) -> JetStreamSource:
         """A source on the durable consumer ``durable`` of ``subject`` (created if missing)."""
-        client = await nats.connect(servers)
+        client = await nats.connect(servers, max_reconnect_attempts=-1)
         subscription = await client.jetstream().pull_subscribe(
             subject, durable=durable, stream=stream, config=config
         )
         return cls(subscription, batch=batch, wait=wait, nak_delay=nak_delay, client=client)
 
     async def records(self) -> AsyncIterator[Msg]:
+        tries = 0
         while not self._closed:
             try:
                 messages = await self._subscription.fetch(self._batch, timeout=self._wait)
             except nx.TimeoutError:
                 continue  # nothing arrived within `wait`: look at the stop flag and ask again
+            except nx.ConnectionClosedError as exc:
+                if self.closed:
+                    return
+                raise unavailable("nats", exc) from exc  # closed for good: nothing to wait for
             except UNREACHABLE as exc:
                 if self.closed:
                     return
-                raise FetchError("fetching from JetStream failed") from unavailable("nats", exc)
+                # Reconnecting: the client comes back by itself; wait and fetch again.
+                log.warning("fetching from JetStream: %s", unavailable("nats", exc))
+                tries += 1
+                await asyncio.sleep(RECONNECT.delay(tries))
+                continue
+            tries = 0
             for message in messages:
                 yield message
 

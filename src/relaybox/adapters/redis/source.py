@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -11,9 +13,15 @@ from redis import exceptions as rx
 
 from relaybox.adapters.redis.entries import StreamEntry
 from relaybox.adapters.redis.faults import UNREACHABLE, unavailable
-from relaybox.core.errors import FetchError, is_permanent
+from relaybox.core.backoff import Backoff
+from relaybox.core.errors import is_permanent
 
 Batch = Sequence[tuple[bytes, dict[bytes, bytes]]]
+log = logging.getLogger(__name__)
+
+
+RECONNECT = Backoff(initial=0.1, max_delay=2.0)
+"""Waits between reads at an absent server."""
 
 
 class RedisStreamSource:
@@ -30,7 +38,10 @@ class RedisStreamSource:
       (a stream, with ``error`` and ``source_id`` fields added) when one is given.
     * Consumers of one group share the stream: each entry goes to one of them,
       so order holds per consumer, not across consumers.
-    * ``close()`` ends ``records()`` within ``block`` seconds and closes the client.
+    * A lost connection is waited out (0.1 s growing to 2 s between tries) and
+      the group created again if a restarted server forgot it, so a consumer
+      outlives a broker restart; ``close()`` ends ``records()`` within ``block``
+      seconds (or the pause under way) and closes the client.
     """
 
     def __init__(
@@ -57,16 +68,30 @@ class RedisStreamSource:
         self._next_claim = 0.0
 
     async def records(self) -> AsyncIterator[StreamEntry]:
-        try:
-            await self._ensure_group()
-            while not self._closed:
-                for entry_id, fields in await self._next_batch():
-                    yield StreamEntry.of(self.stream, entry_id, fields)
-        except UNREACHABLE as exc:
-            if not self._closed:
-                raise FetchError(f"reading {self.stream!r} failed") from unavailable(
-                    self.stream, exc
-                )
+        grouped = False
+        tries = 0
+        while not self._closed:
+            try:
+                if not grouped:
+                    await self._ensure_group()
+                    grouped = True
+                batch = await self._next_batch()
+            except UNREACHABLE as exc:
+                if self.closed:
+                    return
+                # The server is away: wait and read on, as the client reconnects by itself.
+                log.warning("reading %r: %s", self.stream, unavailable(self.stream, exc))
+                tries += 1
+                await asyncio.sleep(RECONNECT.delay(tries))
+                continue
+            except rx.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                grouped = False  # a restarted server without persistence forgot the group
+                continue
+            tries = 0
+            for entry_id, fields in batch:
+                yield StreamEntry.of(self.stream, entry_id, fields)
 
     async def _ensure_group(self) -> None:
         try:
@@ -92,6 +117,10 @@ class RedisStreamSource:
             self.stream, self.group, self.consumer, self._claim_idle_ms, "0-0", count=self._count
         )
         return [item for item in reply[1] if item is not None and item[1] is not None]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     async def ack(self, entry: StreamEntry, /) -> None:
         await self._client.xack(self.stream, self.group, entry.entry_id)
