@@ -100,6 +100,20 @@ async def test_trimming_keeps_a_stream_near_its_maxlen() -> None:
     assert 100 <= length < 3000  # approximate trimming keeps whole nodes
 
 
+async def test_age_trimming_drops_entries_older_than_minid_age() -> None:
+    stream = f"rbt-{uuid.uuid4().hex[:12]}"
+    await _published(stream, 1000)
+    trimming = redis_publisher(f"{REDIS_URL}?stream={stream}&minid_age=0", PublisherOptions())
+    try:
+        assert not (await trimming.publish([message(5000)])).failed
+    finally:
+        await trimming.close()
+    async with client() as redis:
+        length = await redis.xlen(stream)
+        await redis.delete(stream)
+    assert 1 <= length < 1000  # whole nodes of older entries went; the newest stays
+
+
 async def test_two_consumers_in_one_group_share_the_entries() -> None:
     stream, group = f"rbt-{uuid.uuid4().hex[:12]}", "workers"
     await _published(stream, 40)
