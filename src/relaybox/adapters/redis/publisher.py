@@ -1,4 +1,4 @@
-"""Publishing outbox messages to Redis Streams with one pipelined round trip per batch."""
+"""Publishing outbox messages to Redis Streams: one round trip per batch, key order kept."""
 
 from __future__ import annotations
 
