@@ -159,3 +159,9 @@ def test_an_adapter_without_its_driver_names_the_extra(
     assert run.returncode != 0
     assert f"pip install 'relaybox[{extra}]'" in run.stderr
     assert "ConfigurationError" in run.stderr
+
+
+def test_an_unknown_scheme_is_refused_without_its_password() -> None:
+    with pytest.raises(ConfigurationError, match="unsupported destination") as refused:
+        check_destination("kafkaa://user:hunter2@broker:9092?x=1")
+    assert "hunter2" not in str(refused.value)

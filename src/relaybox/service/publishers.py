@@ -53,7 +53,7 @@ def publisher_target(url: str) -> str:
     scheme, colon, rest = url.partition(":")
     if colon and scheme.lower() in ("file", "jsonl"):
         return _path(url, rest)
-    raise ConfigurationError(f"unsupported destination {url!r}: use {_supported()}")
+    raise ConfigurationError(f"unsupported destination {safe_url(url)!r}: use {_supported()}")
 
 
 def _supported() -> str:
