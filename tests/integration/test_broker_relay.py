@@ -245,3 +245,23 @@ async def _quietly(stream: str) -> list[Arrival]:
         return await nats_arrivals(stream)
     except Exception:  # the server is restarting: nothing to count yet
         return []
+
+
+async def test_relay_publishes_through_a_factory_named_on_the_command_line(
+    outbox_db, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "my_broker.py").write_text(
+        "from relaybox import JsonLinesPublisher\n"
+        "def publisher(url, options):\n"
+        "    assert options.timeout == 5.0  # a third of the 15 s lease\n"
+        "    return JsonLinesPublisher(url.removeprefix('mine://'))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    await outbox_db.write(*orders(keys=2, per_key=3))
+    target = tmp_path / "out.jsonl"
+    result = await cli(
+        "relay", *where(outbox_db), "--to", f"mine://{target}",
+        "--publisher", "my_broker:publisher", "--lease", "15s", "--once",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(target.read_text().splitlines()) == 6

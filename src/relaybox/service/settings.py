@@ -19,6 +19,7 @@ from relaybox.outbox.routing import TopicMap
 from relaybox.outbox.settings import DEFAULT_BACKOFF, KeyFailure, RelaySettings
 from relaybox.outbox.tables import Tables
 from relaybox.service.keys import KEYS
+from relaybox.service.publishers import check_destination
 
 BackoffKind = Literal["exponential", "linear", "fixed"]
 _RELAY = RelaySettings()  # the relay's own defaults are ours: one place to change them
@@ -81,6 +82,11 @@ class Settings:
                 f"must be at least backoff_initial ({self.backoff_initial:g} s)",
                 other="backoff_initial",
             )
+        if self.to is not None and self.publisher is None:
+            try:
+                check_destination(self.to)
+            except ConfigurationError as exc:
+                raise SettingError("to", str(exc)) from None
         try:
             self.topic_map()
         except ConfigurationError as exc:
