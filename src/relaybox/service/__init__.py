@@ -22,7 +22,7 @@ from relaybox.service.admin import (
 from relaybox.service.config import flag, load_settings, variable
 from relaybox.service.durations import format_duration, parse_duration
 from relaybox.service.keys import KEYS
-from relaybox.service.publishers import publisher_for, publisher_target
+from relaybox.service.publishers import PublisherOptions, publisher_for, publisher_target
 from relaybox.service.relay import Drained, relay_for, relay_once, relay_until_stopped
 from relaybox.service.settings import SettingError, Settings
 from relaybox.service.stores import Store, locate_store, open_store, redact
@@ -30,6 +30,7 @@ from relaybox.service.stores import Store, locate_store, open_store, redact
 __all__ = [
     "KEYS",
     "ChunkProgress",
+    "PublisherOptions",
     "Drained",
     "SettingError",
     "Settings",
