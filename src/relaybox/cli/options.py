@@ -23,11 +23,14 @@ _FLAGS = "relaybox.flags"
 
 def _remember(ctx: click.Context, param: click.Parameter, value: object) -> object:
     if param.name is not None:
-        ctx.meta.setdefault(_FLAGS, {})[param.name] = value
+        # A repeatable flag given no times is unset, not an empty list that hides the variable.
+        ctx.meta.setdefault(_FLAGS, {})[param.name] = None if value == () else value
     return value
 
 
-def _setting(key: str, metavar: str, *, choice: Sequence[str] = ()) -> Callable[[F], F]:
+def _setting(
+    key: str, metavar: str, *, choice: Sequence[str] = (), multiple: bool = False
+) -> Callable[[F], F]:
     """The flag of setting ``key``, documented by the key's own help line."""
     text = f"{KEYS[key].help[:1].upper()}{KEYS[key].help[1:]} [env {variable(key)}]"
     return click.option(
@@ -35,6 +38,7 @@ def _setting(key: str, metavar: str, *, choice: Sequence[str] = ()) -> Callable[
         metavar=None if choice else metavar,
         type=click.Choice(choice) if choice else None,
         help=text,
+        multiple=multiple,
         expose_value=False,
         callback=_remember,
     )
@@ -54,6 +58,9 @@ STORE_OPTIONS = (
 )
 RELAY_OPTIONS = (
     _setting("to", "URL"),
+    _setting("topic_template", "TEMPLATE"),
+    _setting("route", "TOPIC=DEST", multiple=True),
+    _setting("publisher", "MODULE:FUNCTION"),
     _setting("batch_size", "N"),
     _setting("lease", "SECONDS"),
     _setting("max_attempts", "N"),

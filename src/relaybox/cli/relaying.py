@@ -11,6 +11,7 @@ import click
 from relaybox.cli import logs
 from relaybox.cli.options import relay_options, run, settings_of, store_options
 from relaybox.service import Drained, redact, relay_once, relay_until_stopped, writes_to_stdout
+from relaybox.service.publishers import safe_url
 
 DELIVERED = 0
 """--once: everything due was delivered (or nothing was due)."""
@@ -52,7 +53,7 @@ def relay_command(ctx: click.Context, once: bool, as_json: bool) -> None:
         ctx.exit(_status(drained))
     logs.configure_from(ctx.meta, logging.INFO)
     click.echo(
-        f"relaying {redact(settings.require_db())} -> {redact(settings.require_to())} "
+        f"relaying {redact(settings.require_db())} -> {safe_url(settings.require_to())} "
         "(Ctrl-C stops gracefully)",
         err=True,
     )

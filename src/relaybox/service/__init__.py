@@ -24,7 +24,7 @@ from relaybox.service.config import effective_settings, flag, load_settings, var
 from relaybox.service.destinations import require_destination, writes_to_stdout
 from relaybox.service.durations import format_duration, parse_duration
 from relaybox.service.keys import KEYS
-from relaybox.service.publishers import publisher_for, publisher_target
+from relaybox.service.publishers import PublisherOptions, publisher_for, publisher_target
 from relaybox.service.purging import PurgePlan, letters, plan_purge, require_dead, unpark_all
 from relaybox.service.relay import Drained, relay_for, relay_once, relay_until_stopped
 from relaybox.service.settings import SettingError, Settings
@@ -33,6 +33,7 @@ from relaybox.service.stores import Store, locate_store, open_store, redact
 __all__ = [
     "KEYS",
     "ChunkProgress",
+    "PublisherOptions",
     "Drained",
     "PurgePlan",
     "SettingError",

@@ -12,9 +12,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from relaybox.core.errors import ConfigurationError
+from relaybox.outbox.routing import TopicMap
 from relaybox.outbox.tables import Tables
 from relaybox.service.durations import parse_duration
-from relaybox.service.publishers import check_destination
 from relaybox.service.stores import locate_store
 
 
@@ -46,7 +47,47 @@ def _store_url(value: object) -> str:
 
 
 def _destination_url(value: object) -> str:
-    check_destination(_text(value))
+    # The scheme is checked by Settings: with a `publisher` factory any scheme goes.
+    return _text(value)
+
+
+def _template(value: object) -> str:
+    text = _text(value)
+    try:
+        TopicMap(template=text)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+def _routes(value: object) -> tuple[tuple[str, str], ...]:
+    """``TOPIC=DEST`` pairs: a comma-separated string, a list of such strings, or a table."""
+    if isinstance(value, dict):
+        pairs = [(str(topic), str(dest)) for topic, dest in value.items()]
+    else:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("expected TOPIC=DEST pairs")
+        pairs = [_route(item) for item in items if not isinstance(item, str) or item.strip()]
+    for topic, dest in pairs:
+        if not topic or not dest:
+            raise ValueError(f"route {topic!r}={dest!r} is empty on one side")
+    return tuple(pairs)
+
+
+def _route(item: object) -> tuple[str, str]:
+    if isinstance(item, list | tuple) and len(item) == 2:
+        return str(item[0]), str(item[1])
+    if not isinstance(item, str) or "=" not in item:
+        raise ValueError(f"expected TOPIC=DEST, got {item!r}")
+    topic, _, dest = item.partition("=")
+    return topic.strip(), dest.strip()
+
+
+def _factory(value: object) -> str:
+    module, colon, name = _text(value).partition(":")
+    if not colon or not module or not name.isidentifier():
+        raise ValueError("expected module:function, such as mypackage.brokers:publisher")
     return str(value)
 
 
@@ -114,7 +155,18 @@ KEYS: dict[str, Key] = {
     "db": Key(
         _optional(_store_url), "outbox database: postgresql://... or sqlite:///path.db", False
     ),
-    "to": Key(_optional(_destination_url), "destination: file:///path.jsonl, jsonl:path, -", False),
+    "to": Key(
+        _optional(_destination_url),
+        "destination: redis://host/0, nats://host, file:///path.jsonl, jsonl:path, -",
+        False,
+    ),
+    "topic_template": Key(
+        _optional(_template), "destination name of each topic, such as 'orders.{topic}'"
+    ),
+    "route": Key(_routes, "TOPIC=DEST: send TOPIC to DEST (repeatable; comma-separated)"),
+    "publisher": Key(
+        _optional(_factory), "module:function building the publisher from --to and options"
+    ),
     # echo=False: the refusal already quotes the name once.
     "table": Key(_table, "outbox table name (default relaybox_outbox)", False),
     "batch_size": Key(_whole(1, 100_000), "events claimed per batch (default 1000)"),

@@ -3,42 +3,44 @@
 Files and standard output are built in. Every other scheme maps to a factory
 in its adapter's subpackage, imported only when a URL of that scheme is
 opened (so a Kafka user never needs the RabbitMQ extra): see :data:`SCHEMES`.
+A scheme not listed there is looked up among the installed distributions'
+entry points of the group ``relaybox.publishers`` (name = the scheme, value =
+``module:factory``, a :data:`PublisherFactory`), so a third-party package can
+add one; ``relaybox relay --publisher module:factory`` names a factory directly.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import os
+from dataclasses import replace
+from importlib.metadata import entry_points
 from urllib.parse import unquote
 
 from relaybox.core.errors import ConfigurationError
+from relaybox.outbox.destinations import PublisherFactory, PublisherOptions, safe_url
 from relaybox.outbox.publishers import JsonLinesPublisher
-from relaybox.outbox.routing import TopicMap
 from relaybox.ports.publisher import Publisher
 from relaybox.service.redaction import redact
+
+__all__ = [
+    "SCHEMES",
+    "PublisherFactory",
+    "PublisherOptions",
+    "publisher_for",
+    "publisher_target",
+    "safe_url",
+]
 
 SUPPORTED = "file:///ABSOLUTE/PATH.jsonl, file:RELATIVE.jsonl, jsonl:PATH, stdout: or -"
 STDOUT = "-"
 
 
-@dataclass(frozen=True, slots=True)
-class PublisherOptions:
-    """What every URL-built publisher is given besides its URL.
-
-    * ``topics`` - how an event's topic maps to the destination's own names.
-    * ``timeout`` - the bound on one publish call, shorter than the relay's
-      lease, so a dropped connection never hangs a batch.
-    """
-
-    topics: TopicMap = field(default_factory=TopicMap)
-    timeout: float = 10.0
-
-
-PublisherFactory = Callable[[str, PublisherOptions], Publisher]
-"""Builds a publisher from its URL and the options; imports its driver itself."""
-
-SCHEMES: dict[str, str] = {}
+SCHEMES: dict[str, str] = {
+    "redis": "relaybox.adapters.redis:redis_publisher",
+    "rediss": "relaybox.adapters.redis:redis_publisher",
+    "nats": "relaybox.adapters.nats:nats_publisher",
+}
 """URL scheme -> ``"module:function"`` of its :data:`PublisherFactory`, imported on use."""
 
 
@@ -74,7 +76,8 @@ def _path(url: str, rest: str) -> str:
 
 def check_destination(url: str) -> None:
     """Refuse a destination URL of no known scheme, without connecting or importing a driver."""
-    if _scheme(url) not in SCHEMES:
+    scheme = _scheme(url)
+    if scheme not in SCHEMES and _entry_point(scheme) is None:
         publisher_target(url)
 
 
@@ -83,16 +86,65 @@ def _scheme(url: str) -> str:
     return scheme.lower() if colon else ""
 
 
+def _entry_point(scheme: str) -> str | None:
+    """The ``module:factory`` an installed distribution registers for ``scheme``, if any."""
+    if not scheme or scheme in ("file", "jsonl", "stdout"):
+        return None
+    found = entry_points(group="relaybox.publishers", name=scheme)
+    return next((point.value for point in found), None)
+
+
 def factory_for(scheme: str) -> PublisherFactory:
-    """The factory registered for ``scheme``, imported now."""
-    module_name, _, name = SCHEMES[scheme].partition(":")
-    factory: PublisherFactory = getattr(importlib.import_module(module_name), name)
-    return factory
+    """The factory registered for ``scheme`` (built in, then entry points), imported now."""
+    target = SCHEMES.get(scheme) or _entry_point(scheme)
+    if target is None:
+        raise ConfigurationError(f"no publisher for scheme {scheme!r}: use {_supported()}")
+    return load_factory(target)
 
 
-def publisher_for(url: str, options: PublisherOptions | None = None) -> Publisher:
-    """A new publisher for ``url``; the caller closes it."""
+def load_factory(target: str) -> PublisherFactory:
+    """The :data:`PublisherFactory` named ``module:function``, imported now.
+
+    A :class:`ConfigurationError` says what is wrong: a malformed name, a module
+    that does not import (a missing extra names its ``pip install``), or a
+    name that is not a function.
+    """
+    module_name, colon, name = target.partition(":")
+    if not colon or not module_name or not name.isidentifier():
+        raise ConfigurationError(f"publisher factory {target!r} must look like module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"publisher factory {target!r} cannot be imported: {exc}") from exc
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        raise ConfigurationError(f"publisher factory {target!r}: {name!r} is not a function")
+    loaded: PublisherFactory = factory
+    return loaded
+
+
+def publisher_for(
+    url: str, options: PublisherOptions | None = None, *, factory: str | None = None
+) -> Publisher:
+    """A new publisher for ``url``; the caller closes it.
+
+    ``factory`` (``module:function``) overrides the scheme's own. ``*_env`` URL
+    options are read from the process environment unless ``options.environ`` is given.
+    """
+    options = options or PublisherOptions()
+    if options.environ is None:
+        options = replace(options, environ=os.environ)
     scheme = _scheme(url)
-    if scheme in SCHEMES:
-        return factory_for(scheme)(url, options or PublisherOptions())
-    return JsonLinesPublisher(publisher_target(url))
+    if factory is None and scheme not in SCHEMES and _entry_point(scheme) is None:
+        return JsonLinesPublisher(publisher_target(url))
+    build = load_factory(factory) if factory is not None else factory_for(scheme)
+    publisher = build(url, options)
+    if not (
+        callable(getattr(publisher, "publish", None))
+        and callable(getattr(publisher, "close", None))
+    ):
+        raise ConfigurationError(
+            f"publisher factory for {scheme!r} returned {type(publisher).__name__}, "
+            "which has no publish() and close()"
+        )
+    return publisher

@@ -17,6 +17,7 @@ from relaybox.service.destinations import require_destination
 from relaybox.service.publishers import publisher_for
 from relaybox.service.redaction import redact
 from relaybox.service.settings import Settings
+from relaybox.service.stores import Store
 
 logger = logging.getLogger("relaybox.relay")
 
@@ -62,7 +63,7 @@ async def relay_for(settings: Settings) -> AsyncIterator[Relay]:
     relay_settings = settings.relay_settings()
     destination = settings.require_to()
     require_destination(destination)
-    async with ready_store(settings) as store, _opened(destination) as publisher:
+    async with ready_store(settings) as store, _opened(settings, store) as publisher:
         yield Relay(store, publisher, settings=relay_settings)
 
 
@@ -71,7 +72,7 @@ async def relay_once(settings: Settings) -> Drained:
     relay_settings = settings.relay_settings()
     destination = settings.require_to()
     require_destination(destination)
-    async with ready_store(settings) as store, _opened(destination) as publisher:
+    async with ready_store(settings) as store, _opened(settings, store) as publisher:
         relay = Relay(store, publisher, settings=relay_settings)
         handled = await relay.drain()
         return Drained(handled, relay.stats, await store.status())
@@ -84,8 +85,17 @@ async def relay_until_stopped(settings: Settings, *, handle_signals: bool = True
 
 
 @asynccontextmanager
-async def _opened(destination: str) -> AsyncIterator[Publisher]:
-    publisher = publisher_for(destination)
+async def _opened(settings: Settings, store: Store) -> AsyncIterator[Publisher]:
+    """The publisher of ``settings``, once every pending topic is known to have a destination.
+
+    Only a map without a template can leave a topic unplaced: then the topics
+    pending in the outbox are checked now, so a missing route stops start-up
+    instead of dead-lettering events. Publishing is bounded by a third of the lease.
+    """
+    options = settings.publisher_options()
+    if options.topics.template is None:
+        options.topics.check(await store.pending_topics())
+    publisher = publisher_for(settings.require_to(), options, factory=settings.publisher)
     try:
         yield publisher
     finally:
@@ -94,4 +104,6 @@ async def _opened(destination: str) -> AsyncIterator[Publisher]:
         except Exception as exc:
             # Every outcome is settled by now: a publish the close failed to flush was
             # reported failed and will be retried. Say so once, without a traceback.
-            logger.warning("closing the destination %s failed: %s", redact(destination), exc)
+            logger.warning(
+                "closing the destination %s failed: %s", redact(settings.require_to()), exc
+            )

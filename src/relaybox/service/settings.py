@@ -14,9 +14,12 @@ from typing import Literal
 
 from relaybox.core.backoff import Backoff, BackoffStrategy, FixedBackoff, LinearBackoff
 from relaybox.core.errors import ConfigurationError
+from relaybox.outbox.destinations import PublisherOptions
+from relaybox.outbox.routing import TopicMap
 from relaybox.outbox.settings import DEFAULT_BACKOFF, KeyFailure, RelaySettings
 from relaybox.outbox.tables import Tables
 from relaybox.service.keys import KEYS
+from relaybox.service.publishers import check_destination
 
 BackoffKind = Literal["exponential", "linear", "fixed"]
 _RELAY = RelaySettings()  # the relay's own defaults are ours: one place to change them
@@ -45,6 +48,9 @@ class Settings:
 
     db: str | None = None
     to: str | None = None
+    topic_template: str | None = None
+    route: tuple[tuple[str, str], ...] = ()
+    publisher: str | None = None
     table: str = Tables().name
     batch_size: int = _RELAY.batch_size
     lease: float = _RELAY.lease
@@ -76,6 +82,15 @@ class Settings:
                 f"must be at least backoff_initial ({self.backoff_initial:g} s)",
                 other="backoff_initial",
             )
+        if self.to is not None and self.publisher is None:
+            try:
+                check_destination(self.to)
+            except ConfigurationError as exc:
+                raise SettingError("to", str(exc)) from None
+        try:
+            self.topic_map()
+        except ConfigurationError as exc:
+            raise SettingError("route", str(exc), other="topic_template") from None
         if self.poll_max < self.poll_min:
             raise SettingError(
                 "poll_max", f"must be at least poll_min ({self.poll_min:g} s)", other="poll_min"
@@ -96,6 +111,24 @@ class Settings:
                 "no destination given: pass --to URL, set RELAYBOX_TO or to in the config file"
             )
         return self.to
+
+    def topic_map(self) -> TopicMap:
+        """Where each topic goes: ``route`` overrides, then ``topic_template``.
+
+        With routes and no template only the routed topics have a destination
+        (the relay refuses to start while others are pending); with neither,
+        each topic keeps its own name.
+        """
+        template = self.topic_template or (None if self.route else "{topic}")
+        return TopicMap(template=template, overrides=dict(self.route))
+
+    def publisher_options(self) -> PublisherOptions:
+        """Options for the publisher: a publish call is bounded by a third of the lease."""
+        return PublisherOptions(
+            topics=self.topic_map(),
+            timeout=self.lease / 3,
+            max_retry_delay=self.backoff_initial if self.backoff == "fixed" else self.backoff_max,
+        )
 
     def tables(self) -> Tables:
         return Tables(self.table)

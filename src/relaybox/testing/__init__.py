@@ -2,8 +2,9 @@
 
 Everything here is deterministic: the :class:`FakeClock` moves only when
 told, the sources and appliers keep what happened for assertions.
-``relaybox.testing.contracts`` holds the suites every source must pass;
-subclass them to check your own sources.
+``relaybox.testing.contracts`` holds the suites every source must pass, and
+``relaybox.testing.publisher_contract`` the one every publisher must pass;
+subclass them to check your own.
 """
 
 from relaybox.testing.appliers import ScriptedApplier

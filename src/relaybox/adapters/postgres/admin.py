@@ -100,6 +100,10 @@ class PostgresAdmin(PostgresInsight):
             None if oldest is None else float(oldest),
         )
 
+    async def pending_topics(self) -> list[str]:
+        rows = await self._pool.fetch(f"SELECT DISTINCT topic FROM {self._tables.events}")
+        return sorted(r[0] for r in rows)
+
     async def dead_letters(self, where: DeadFilter, limit: int, /) -> list[DeadEvent]:
         clause, args = _where(where)
         rows = await self._pool.fetch(

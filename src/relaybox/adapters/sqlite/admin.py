@@ -90,6 +90,11 @@ class SqliteAdmin(SqliteInsight):
 
         return await self._db.run(work)
 
+    async def pending_topics(self) -> list[str]:
+        sql = f"SELECT DISTINCT topic FROM {self._tables.events}"
+        rows = await self._db.run(lambda conn: conn.execute(sql).fetchall())
+        return sorted(r[0] for r in rows)
+
     async def dead_letters(self, where: DeadFilter, limit: int, /) -> list[DeadEvent]:
         clause, args = _where(where)
 
