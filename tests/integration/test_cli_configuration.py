@@ -185,7 +185,7 @@ async def test_migrate_sql_prints_a_script_that_check_accepts(
             store = await PostgresStore.connect(pg_dsn, tables)
             await store.drop()
             await store.close()
-    assert check.stdout.strip() == "ready (schema v2)"
+    assert check.stdout.strip() == "ready (schema v3)"
     assert "nothing to do" in again.stdout
 
 

@@ -368,7 +368,7 @@ async def applied_by_a_migration_tool(
     finally:
         await conn.execute(f"DROP SCHEMA {schema.name}_tool CASCADE")
         await conn.close()
-    assert (code, text.strip()) == (0, "ready (schema v2)")
+    assert (code, text.strip()) == (0, "ready (schema v3)")
 
 
 async def the_event(found: Block, **_: object) -> None:

@@ -48,5 +48,9 @@ def _require_writable(path: Path, shown: str) -> None:
 
 def writes_to_stdout(url: str) -> bool:
     """True when ``url`` sends events to standard output (so other output must not)."""
-    scheme = url.strip().partition(":")[0].lower()
-    return scheme not in SCHEMES and publisher_target(url) == STDOUT
+    if url.strip().partition(":")[0].lower() in SCHEMES:
+        return False
+    try:
+        return publisher_target(url) == STDOUT
+    except ConfigurationError:  # another publisher's URL (an entry point, a named factory)
+        return False

@@ -62,7 +62,8 @@ async def relay_for(settings: Settings) -> AsyncIterator[Relay]:
     """
     relay_settings = settings.relay_settings()
     destination = settings.require_to()
-    require_destination(destination)
+    if settings.publisher is None:  # a named factory takes any URL it understands
+        require_destination(destination)
     async with ready_store(settings) as store, _opened(settings, store) as publisher:
         yield Relay(store, publisher, settings=relay_settings)
 
@@ -71,7 +72,8 @@ async def relay_once(settings: Settings) -> Drained:
     """Relay everything due now, then report how many events were handled."""
     relay_settings = settings.relay_settings()
     destination = settings.require_to()
-    require_destination(destination)
+    if settings.publisher is None:  # a named factory takes any URL it understands
+        require_destination(destination)
     async with ready_store(settings) as store, _opened(settings, store) as publisher:
         relay = Relay(store, publisher, settings=relay_settings)
         handled = await relay.drain()
