@@ -37,7 +37,14 @@ class PublisherOptions:
 PublisherFactory = Callable[[str, PublisherOptions], Publisher]
 """Builds a publisher from its URL and the options; imports its driver itself."""
 
-SCHEMES: dict[str, str] = {}
+SCHEMES: dict[str, str] = {
+    "amqp": "relaybox.adapters.rabbitmq:from_url",
+    "amqps": "relaybox.adapters.rabbitmq:from_url",
+    "mqtt": "relaybox.adapters.mqtt:from_url",
+    "mqtts": "relaybox.adapters.mqtt:from_url",
+    "http": "relaybox.adapters.webhooks:from_url",
+    "https": "relaybox.adapters.webhooks:from_url",
+}
 """URL scheme -> ``"module:function"`` of its :data:`PublisherFactory`, imported on use."""
 
 
