@@ -17,7 +17,9 @@ from broker_checks import (
     unique,
 )
 
+from relaybox.adapters.postgres import PostgresStore
 from relaybox.adapters.rabbitmq import RabbitAddress, RabbitPublisher, RabbitQueueSource
+from relaybox.core.backoff import FixedBackoff
 from relaybox.core.errors import (
     DestinationUnavailableError,
     KeyBlockedError,
@@ -25,7 +27,9 @@ from relaybox.core.errors import (
     TemporaryError,
 )
 from relaybox.core.events import Message
+from relaybox.outbox.relay import Relay
 from relaybox.outbox.routing import TopicMap
+from relaybox.outbox.settings import RelaySettings
 from relaybox.outbox.tables import Tables
 from relaybox.pipeline.appliers import process
 from relaybox.pipeline.streaming import StreamingCoordinator
@@ -46,11 +50,12 @@ def pg_outbox(pg_store: object, pg_dsn: str, tables: Tables) -> PgOutbox:
 async def queue() -> AsyncIterator[str]:
     """A fresh durable queue (durable, so it outlives a broker restart), deleted afterwards."""
     name = unique("rbt")
-    connection = await aio_pika.connect(URL)
-    async with connection:
+    async with await aio_pika.connect(URL) as connection:
         channel = await connection.channel()
         await channel.declare_queue(name, durable=True)
-        yield name
+    yield name
+    async with await aio_pika.connect(URL) as connection:  # the first may have died with a broker
+        channel = await connection.channel()
         await channel.queue_delete(name)
 
 
@@ -189,3 +194,40 @@ async def test_events_committed_in_postgres_reach_rabbitmq_through_the_cli(
     assert sorted(m.id for m in received) == sorted(e.id for e in events)
     assert {m.headers["traceparent"] for m in received} == {events[0].headers["traceparent"]}
     assert_key_order(received)
+
+
+async def rabbitmqctl(*args: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", "-q", *args, stdout=asyncio.subprocess.DEVNULL
+    )
+    assert await asyncio.wait_for(process.wait(), 120) == 0, f"rabbitmqctl {args} failed"
+
+
+async def test_a_broker_stopped_during_a_relay_run_loses_nothing(
+    queue: str, pg_store: PostgresStore, pg_outbox: PgOutbox
+) -> None:
+    events = step_events(400, 10, topic=queue)
+    await pg_outbox.write(*events[:200])
+    amqp = publisher_for(URL, PublisherOptions(timeout=2.0))
+    settings = RelaySettings(batch_size=50, poll_max=0.05, backoff=FixedBackoff(0.2))
+    relay = Relay(pg_store, amqp, settings=settings)
+    running = asyncio.create_task(relay.run())
+    try:
+        await wait_until(lambda: relay.stats.delivered > 0, within=20)
+        await rabbitmqctl("stop_app")
+        try:
+            await pg_outbox.write(*events[200:])
+            await asyncio.sleep(10)  # the outage itself, not a wait for a condition
+        finally:
+            await rabbitmqctl("start_app")
+            await rabbitmqctl("await_startup")
+        await wait_until(lambda: relay.stats.delivered >= 400, within=60)
+    finally:
+        await relay.stop()
+        await running
+        await amqp.close()
+
+    status = await pg_store.status()
+    assert (status.pending, status.dead) == (0, 0)
+    received = await read(queue, 400, within=30)
+    assert {m.id for m in received} == {e.id for e in events}

@@ -74,7 +74,7 @@ class RabbitPublisher:
                 async with asyncio.timeout(self._timeout):
                     if self._connection is None:
                         self._connection = await aio_pika.connect_robust(
-                            self._address.url, timeout=self._timeout
+                            self._address.url, timeout=self._timeout, reconnect_interval=1.0
                         )
                     self._channel = await self._connection.channel(
                         publisher_confirms=True, on_return_raises=True
@@ -125,4 +125,3 @@ class RabbitPublisher:
 def from_url(url: str, options: PublishOptions) -> RabbitPublisher:
     """The :data:`~relaybox.service.publishers.PublisherFactory` of ``amqp://`` and ``amqps://``."""
     return RabbitPublisher(RabbitAddress.parse(url), options.topics, timeout=options.timeout)
-
