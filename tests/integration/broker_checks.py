@@ -104,10 +104,10 @@ class PgOutbox:
         finally:
             await conn.close()
 
-    async def cli(self, *args: str) -> Result:
+    async def cli(self, *args: str, env: dict[str, str] | None = None) -> Result:
         """``relaybox ARGS --db DSN --table NAME`` in a worker thread."""
         where = ["--db", self.dsn, "--table", self.tables.name]
         command = [*args, *where]
         return await asyncio.to_thread(
-            CliRunner().invoke, relaybox, command, catch_exceptions=False
+            CliRunner().invoke, relaybox, command, env=env, catch_exceptions=False
         )

@@ -1,0 +1,123 @@
+"""Delivering outbox events as signed HTTP POSTs (Standard Webhooks), one request per event."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from relaybox.adapters.webhooks.address import PublishOptions, WebhookAddress
+from relaybox.adapters.webhooks.responses import mapped, verdict
+from relaybox.core.errors import DestinationUnavailableError
+from relaybox.core.events import Message
+from relaybox.core.outcome import Outcome
+from relaybox.core.signatures import sign
+from relaybox.outbox.publishers import publish_in_key_order
+from relaybox.outbox.routing import TopicMap
+
+
+class WebhookPublisher:
+    """POSTs each event's payload bytes to its URL; the answer decides its fate.
+
+    * Headers: ``content-type``; ``webhook-id``, ``webhook-timestamp`` and
+      ``webhook-signature`` (Standard Webhooks, one signature per secret);
+      ``idempotency-key`` (the event id); ``relaybox-topic``, ``relaybox-key``,
+      ``relaybox-type``; and the event's own headers (``traceparent``...).
+    * Status codes and errors: :mod:`relaybox.adapters.webhooks.responses`.
+    * One key's events go one after another (the next only once the previous
+      was answered, so a receiver sees them in order and a failure holds the
+      rest of its key); different keys go concurrently, at most
+      ``concurrency`` requests per host. The whole call ends within
+      ``timeout``: events it could not finish fail with
+      :class:`DestinationUnavailableError`.
+    """
+
+    def __init__(self, address: WebhookAddress, topics: TopicMap, *, timeout: float = 10.0):
+        self._address = address
+        self._topics = topics
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
+        if not messages:
+            return Outcome()
+        session = self._open()
+        deadline = asyncio.get_running_loop().time() + self._timeout
+
+        async def send(message: Message) -> None:
+            url = self._address.url(self._topics.destination(message.topic))
+            host = urlsplit(url).netloc
+            slots = self._hosts.setdefault(host, asyncio.Semaphore(self._address.concurrency))
+            async with slots:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    raise DestinationUnavailableError(f"{host}: out of time for this call")
+                await self._post(session, url, host, message, left)
+
+        topics = {m.topic for m in messages}
+        hosts = {urlsplit(self._address.url(self._topics.destination(t))).netloc for t in topics}
+        keys = self._address.concurrency * len(hosts)
+        return await publish_in_key_order(messages, send, max_concurrent_keys=keys)
+
+    async def _post(
+        self, session: aiohttp.ClientSession, url: str, host: str, message: Message, left: float
+    ) -> None:
+        timeout = aiohttp.ClientTimeout(
+            total=left, sock_connect=min(left, self._address.connect_timeout), sock_read=left
+        )
+        try:
+            async with session.post(
+                url,
+                data=message.payload,
+                headers=self._headers(message),
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                await response.read()
+                error = verdict(response.status, response.headers.get("Retry-After"), host)
+        except Exception as exc:
+            raise mapped(exc, host) from exc
+        if error is not None:
+            raise error
+
+    def _headers(self, message: Message) -> dict[str, str]:
+        headers = dict(message.headers)
+        stamp = int(time.time())
+        headers["content-type"] = message.content_type
+        headers["webhook-id"] = headers["idempotency-key"] = message.id
+        headers["webhook-timestamp"] = str(stamp)
+        if self._address.keys:
+            headers["webhook-signature"] = sign(
+                self._address.keys, message.id, stamp, message.payload
+            )
+        headers["relaybox-topic"] = message.topic
+        if message.key is not None:
+            headers["relaybox-key"] = message.key
+        if message.type:
+            headers["relaybox-type"] = message.type
+        return headers
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            per_host = self._address.concurrency
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=per_host)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self._session is not None else "idle"
+        return f"WebhookPublisher({urlsplit(self._address.template).netloc}, {state})"
+
+
+def from_url(url: str, options: PublishOptions) -> WebhookPublisher:
+    """The :data:`~relaybox.service.publishers.PublisherFactory` of ``http://`` and ``https://``."""
+    return WebhookPublisher(WebhookAddress.parse(url), options.topics, timeout=options.timeout)
