@@ -93,5 +93,6 @@ async def _main(events: int = 20_000) -> None:
     print(f"{NAME} raw QoS 1, TCP_NODELAY:          {nodelay:>9,.0f}/s")
     print(f"{NAME} publisher (in-memory batches):   {relay:>9,.0f}/s")
 
+
 if __name__ == "__main__":
     asyncio.run(_main())
