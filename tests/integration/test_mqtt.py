@@ -13,6 +13,7 @@ from broker_checks import assert_intact, assert_key_order, keyed_batch, unique
 from relaybox.adapters.mqtt import MqttAddress, MqttPublisher, incoming
 from relaybox.core.errors import DestinationUnavailableError, KeyBlockedError, PermanentError
 from relaybox.core.events import Message
+from relaybox.core.outcome import Outcome
 from relaybox.outbox.routing import TopicMap
 from relaybox.service.publishers import PublisherOptions, publisher_for
 from relaybox.testing import wait_until
@@ -53,7 +54,7 @@ async def subscriber() -> AsyncIterator[Subscriber]:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def publish(url: str, messages: Sequence[Message], prefix: str) -> object:
+async def publish(url: str, messages: Sequence[Message], prefix: str) -> Outcome[Message]:
     options = PublisherOptions(topics=TopicMap(f"{prefix}/{{topic}}"), timeout=10.0)
     mqtt = publisher_for(url, options)
     try:
@@ -70,8 +71,8 @@ async def test_a_keyed_batch_arrives_intact_and_in_key_order(
 
     outcome = await publish(f"mqtt://{HOST}?qos={qos}", sent, subscriber.prefix)
 
-    assert len(outcome.delivered) == 500  # type: ignore[attr-defined]
-    await wait_until(lambda: len(subscriber.received) >= 500, what=f"500 deliveries, not {len(subscriber.received)}")
+    assert len(outcome.delivered) == 500
+    await wait_until(lambda: len(subscriber.received) >= 500, what="500 deliveries")
     assert_intact(sent, subscriber.received)
     assert_key_order(subscriber.received)
 
