@@ -46,28 +46,35 @@ class WebhookPublisher:
         if not messages:
             return Outcome()
         session = self._open()
-        deadline = asyncio.get_running_loop().time() + self._timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+
+        targets = {t: self._target(t) for t in {m.topic for m in messages}}
 
         async def send(message: Message) -> None:
-            url = self._address.url(self._topics.destination(message.topic))
-            host = urlsplit(url).netloc
-            slots = self._hosts.setdefault(host, asyncio.Semaphore(self._address.concurrency))
+            url, host, slots = targets[message.topic]
             async with slots:
-                left = deadline - asyncio.get_running_loop().time()
+                left = deadline - loop.time()
                 if left <= 0:
                     raise DestinationUnavailableError(f"{host}: out of time for this call")
                 await self._post(session, url, host, message, left)
 
-        topics = {m.topic for m in messages}
-        hosts = {urlsplit(self._address.url(self._topics.destination(t))).netloc for t in topics}
-        keys = self._address.concurrency * len(hosts)
+        keys = self._address.concurrency * len({host for _, host, _ in targets.values()})
         return await publish_in_key_order(messages, send, max_concurrent_keys=keys)
+
+    def _target(self, topic: str) -> tuple[str, str, asyncio.Semaphore]:
+        """A topic's URL, its host, and the host's limit on requests in flight."""
+        url = self._address.url(self._topics.destination(topic))
+        host = urlsplit(url).netloc
+        slots = self._hosts.setdefault(host, asyncio.Semaphore(self._address.concurrency))
+        return url, host, slots
 
     async def _post(
         self, session: aiohttp.ClientSession, url: str, host: str, message: Message, left: float
     ) -> None:
+        # ``total`` bounds the read as well; a separate read timer costs a reschedule per chunk.
         timeout = aiohttp.ClientTimeout(
-            total=left, sock_connect=min(left, self._address.connect_timeout), sock_read=left
+            total=left, sock_connect=min(left, self._address.connect_timeout)
         )
         try:
             async with session.post(
