@@ -49,7 +49,9 @@ class MqttPublisher:
     async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
         if not messages:
             return Outcome()
-        client = await self._connected()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        client = await self._connected()  # bounded by the timeout as well
         qos, where = self._address.qos, self._address.where
 
         async def send(message: Message) -> None:
@@ -66,7 +68,8 @@ class MqttPublisher:
 
         # Never more unacknowledged than the broker's Receive Maximum: past it,
         # Mosquitto 2.0 acknowledges some QoS 2 messages and drops them.
-        return await publish_pipelined(messages, send, window=self._window, within=self._timeout)
+        left = max(0.0, deadline - loop.time())
+        return await publish_pipelined(messages, send, window=self._window, within=left)
 
     async def _connected(self) -> aiomqtt.Client:
         async with self._connecting:

@@ -46,10 +46,18 @@ class RabbitPublisher:
     async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
         if not messages:
             return Outcome()
-        channel = await self._open()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
         routes = [self._address.route(self._topics.destination(m.topic)) for m in messages]
-        for exchange, _ in set(routes):
-            await self._exchange(channel, exchange)
+        try:
+            async with asyncio.timeout_at(deadline):  # connecting counts against the call
+                channel = await self._open()
+                for exchange, _ in set(routes):
+                    await self._exchange(channel, exchange)
+        except TimeoutError as exc:
+            raise DestinationUnavailableError(
+                f"RabbitMQ at {self._address.where} did not answer in time"
+            ) from exc
         plan = dict(zip(map(id, messages), routes, strict=True))
 
         async def send(message: Message) -> None:
@@ -62,9 +70,8 @@ class RabbitPublisher:
             except Exception as exc:
                 raise mapped(exc, self._address.where) from exc
 
-        return await publish_pipelined(
-            messages, send, window=self._address.window, within=self._timeout
-        )
+        left = max(0.0, deadline - loop.time())
+        return await publish_pipelined(messages, send, window=self._address.window, within=left)
 
     async def _open(self) -> AbstractChannel:
         async with self._connecting:
