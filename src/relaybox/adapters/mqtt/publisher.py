@@ -139,4 +139,6 @@ def _receive_maximum(client: aiomqtt.Client) -> list[int]:
 
 def from_url(url: str, options: PublishOptions) -> MqttPublisher:
     """The :data:`~relaybox.service.publishers.PublisherFactory` of ``mqtt://`` and ``mqtts://``."""
-    return MqttPublisher(MqttAddress.parse(url), options.topics, timeout=options.timeout)
+    # Options that name their environment (for tests, say) are read there, else os.environ.
+    address = MqttAddress.parse(url, getattr(options, "environ", None))
+    return MqttPublisher(address, options.topics, timeout=options.timeout)

@@ -131,4 +131,6 @@ class RabbitPublisher:
 
 def from_url(url: str, options: PublishOptions) -> RabbitPublisher:
     """The :data:`~relaybox.service.publishers.PublisherFactory` of ``amqp://`` and ``amqps://``."""
-    return RabbitPublisher(RabbitAddress.parse(url), options.topics, timeout=options.timeout)
+    # Options that name their environment (for tests, say) are read there, else os.environ.
+    address = RabbitAddress.parse(url, getattr(options, "environ", None))
+    return RabbitPublisher(address, options.topics, timeout=options.timeout)

@@ -127,4 +127,6 @@ class WebhookPublisher:
 
 def from_url(url: str, options: PublishOptions) -> WebhookPublisher:
     """The :data:`~relaybox.service.publishers.PublisherFactory` of ``http://`` and ``https://``."""
-    return WebhookPublisher(WebhookAddress.parse(url), options.topics, timeout=options.timeout)
+    # Options that name their environment (for tests, say) are read there, else os.environ.
+    address = WebhookAddress.parse(url, getattr(options, "environ", None))
+    return WebhookPublisher(address, options.topics, timeout=options.timeout)
