@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import aio_pika
 import pytest
@@ -25,14 +25,17 @@ from relaybox.core.errors import (
     KeyBlockedError,
     PermanentError,
     TemporaryError,
+    is_unavailable,
 )
 from relaybox.core.events import Message
+from relaybox.core.outcome import Outcome
 from relaybox.outbox.relay import Relay
 from relaybox.outbox.routing import TopicMap
 from relaybox.outbox.settings import RelaySettings
 from relaybox.outbox.tables import Tables
 from relaybox.pipeline.appliers import process
 from relaybox.pipeline.streaming import StreamingCoordinator
+from relaybox.ports.publisher import Publisher
 from relaybox.service.publishers import PublisherOptions, publisher_for
 from relaybox.testing import wait_until
 
@@ -196,6 +199,26 @@ async def test_events_committed_in_postgres_reach_rabbitmq_through_the_cli(
     assert_key_order(received)
 
 
+class Watching:
+    """A publisher that counts the failures that said the broker is unavailable."""
+
+    def __init__(self, inner: Publisher) -> None:
+        self.inner = inner
+        self.unavailable = 0
+
+    async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
+        try:
+            outcome = await self.inner.publish(messages)
+        except DestinationUnavailableError:
+            self.unavailable += 1
+            raise
+        self.unavailable += sum(is_unavailable(f.error) for f in outcome.failed)
+        return outcome
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 async def rabbitmqctl(*args: str) -> None:
     process = await asyncio.create_subprocess_exec(
         "rabbitmqctl", "-q", *args, stdout=asyncio.subprocess.DEVNULL
@@ -208,7 +231,7 @@ async def test_a_broker_stopped_during_a_relay_run_loses_nothing(
 ) -> None:
     events = step_events(400, 10, topic=queue)
     await pg_outbox.write(*events[:200])
-    amqp = publisher_for(URL, PublisherOptions(timeout=2.0))
+    amqp = Watching(publisher_for(URL, PublisherOptions(timeout=2.0)))
     settings = RelaySettings(batch_size=50, poll_max=0.05, backoff=FixedBackoff(0.2))
     relay = Relay(pg_store, amqp, settings=settings)
     running = asyncio.create_task(relay.run())
@@ -227,6 +250,7 @@ async def test_a_broker_stopped_during_a_relay_run_loses_nothing(
         await running
         await amqp.close()
 
+    assert amqp.unavailable > 0, "the relay never published during the outage"
     status = await pg_store.status()
     assert (status.pending, status.dead) == (0, 0)
     received = await read(queue, 400, within=30)

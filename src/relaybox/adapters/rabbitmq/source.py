@@ -27,9 +27,10 @@ class RabbitQueueSource:
       requeue, so the broker dead-letters it through the queue's
       ``x-dead-letter-exchange`` (dropped when the queue has none); any other
       error requeues it for another delivery.
-    * A connection lost mid-stream loses nothing: unacknowledged deliveries
-      go back to the queue, and their late acks are ignored. ``records()`` then
-      ends; ``close()`` ends it too.
+    * A connection lost mid-stream loses nothing: the broker requeues the
+      unacknowledged deliveries, and acks or nacks that arrive for them after
+      the loss are dropped (they will be delivered again). ``close()`` ends
+      ``records()``.
     """
 
     def __init__(self, url: str, queue: str, *, prefetch: int = 100) -> None:
