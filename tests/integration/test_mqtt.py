@@ -8,13 +8,22 @@ from collections.abc import AsyncIterator, Sequence
 
 import aiomqtt
 import pytest
-from broker_checks import assert_intact, assert_key_order, keyed_batch, unique
+from broker_checks import (
+    TRACEPARENT,
+    PgOutbox,
+    assert_intact,
+    assert_key_order,
+    keyed_batch,
+    step_events,
+    unique,
+)
 
 from relaybox.adapters.mqtt import MqttAddress, MqttPublisher, incoming
 from relaybox.core.errors import DestinationUnavailableError, KeyBlockedError, PermanentError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
 from relaybox.outbox.routing import TopicMap
+from relaybox.outbox.tables import Tables
 from relaybox.service.publishers import PublisherOptions, publisher_for
 from relaybox.testing import wait_until
 
@@ -105,3 +114,19 @@ async def test_an_unreachable_broker_is_unavailable_within_the_timeout() -> None
     with pytest.raises(DestinationUnavailableError):
         await asyncio.wait_for(mqtt.publish(keyed_batch(3, 1, topic="x")), 10.0)
     await mqtt.close()
+
+
+async def test_events_committed_in_postgres_reach_a_subscriber_through_the_cli(
+    subscriber: Subscriber, pg_store: object, pg_dsn: str, tables: Tables
+) -> None:
+    outbox = PgOutbox(pg_dsn, tables)
+    events = step_events(100, 5, topic=f"{subscriber.prefix}/orders")
+    await outbox.write(*events)
+
+    result = await outbox.cli("relay", "--once", "--to", f"mqtt://{HOST}?qos=1")
+
+    assert "delivered 100" in result.output, result.output
+    await wait_until(lambda: len(subscriber.received) >= 100, what="100 deliveries")
+    assert sorted(m.id for m in subscriber.received) == sorted(e.id for e in events)
+    assert {m.headers["traceparent"] for m in subscriber.received} == {TRACEPARENT}
+    assert_key_order(subscriber.received)
