@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 
 from relaybox.adapters.webhooks.address import PublishOptions, WebhookAddress
 from relaybox.adapters.webhooks.responses import mapped, verdict
@@ -91,8 +92,9 @@ class WebhookPublisher:
         if error is not None:
             raise error
 
-    def _headers(self, message: Message) -> dict[str, str]:
-        headers = dict(message.headers)
+    def _headers(self, message: Message) -> CIMultiDict[str]:
+        # Case-insensitive, so an event header can never add a second webhook-id or content-type.
+        headers: CIMultiDict[str] = CIMultiDict(message.headers)
         stamp = int(time.time())
         headers["content-type"] = message.content_type
         headers["webhook-id"] = headers["idempotency-key"] = message.id
