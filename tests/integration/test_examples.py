@@ -45,3 +45,10 @@ def test_outbox_sqlite_delivers_committed_events_in_order_and_nothing_rolled_bac
     assert result.returncode == 0, result.stderr
     assert "delivered: o-1 Placed, o-1 Confirmed, o-3 Placed, o-3 Confirmed" in result.stdout
     assert "retried=1 dead=0" in result.stdout
+
+
+def test_outbox_to_webhook_delivers_committed_events_with_verified_signatures() -> None:
+    result = run("outbox_to_webhook.py")
+    assert result.returncode == 0, result.stderr
+    assert "o-1: Placed, Confirmed\no-3: Placed, Confirmed\n" in result.stdout
+    assert "verified=4 refused=1" in result.stdout

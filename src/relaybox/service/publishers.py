@@ -40,6 +40,12 @@ SCHEMES: dict[str, str] = {
     "redis": "relaybox.adapters.redis:redis_publisher",
     "rediss": "relaybox.adapters.redis:redis_publisher",
     "nats": "relaybox.adapters.nats:nats_publisher",
+    "amqp": "relaybox.adapters.rabbitmq:from_url",
+    "amqps": "relaybox.adapters.rabbitmq:from_url",
+    "mqtt": "relaybox.adapters.mqtt:from_url",
+    "mqtts": "relaybox.adapters.mqtt:from_url",
+    "http": "relaybox.adapters.webhooks:from_url",
+    "https": "relaybox.adapters.webhooks:from_url",
 }
 """URL scheme -> ``"module:function"`` of its :data:`PublisherFactory`, imported on use."""
 
