@@ -37,7 +37,9 @@ class PublisherOptions:
 PublisherFactory = Callable[[str, PublisherOptions], Publisher]
 """Builds a publisher from its URL and the options; imports its driver itself."""
 
-SCHEMES: dict[str, str] = {}
+SCHEMES: dict[str, str] = {
+    "kafka": "relaybox.adapters.kafka:from_url",
+}
 """URL scheme -> ``"module:function"`` of its :data:`PublisherFactory`, imported on use."""
 
 

@@ -1,0 +1,202 @@
+"""The relay's Kafka publisher: a whole batch in flight, acks awaited off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Message as Report
+
+from relaybox.adapters.kafka.delivery import Deliveries
+from relaybox.adapters.kafka.errors import from_exception, mapped, unavailable
+from relaybox.adapters.kafka.record import headers_of
+from relaybox.adapters.kafka.settings import KafkaSettings
+from relaybox.adapters.kafka.transaction import in_transaction
+from relaybox.core.errors import ConfigurationError, KeyBlockedError
+from relaybox.core.events import Message
+from relaybox.core.outcome import Outcome
+from relaybox.outbox.routing import TopicMap
+
+_POLL = 0.05  # seconds per poll: how soon a finished batch is noticed
+log = logging.getLogger("relaybox.kafka")
+
+
+class Options(Protocol):
+    """What the factory reads of the publisher options every URL-built publisher gets."""
+
+    @property
+    def topics(self) -> TopicMap: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+
+def from_url(url: str, options: Options) -> KafkaPublisher:
+    """A :class:`KafkaPublisher` for ``kafka://...`` (options as :mod:`.settings` lists)."""
+    environ: Mapping[str, str] | None = getattr(options, "environ", None)
+    settings = KafkaSettings.parse(url, environ)
+    return KafkaPublisher(settings, topics=options.topics, timeout=options.timeout)
+
+
+class KafkaPublisher:
+    """Publishes a batch to Kafka with every message in flight at once.
+
+    * Producer settings: ``acks=all`` and ``enable.idempotence=true`` (unless the
+      URL asks for other acks), so retries inside librdkafka neither reorder nor
+      duplicate a partition's messages. The event key is the message key
+      (unkeyed events have none), so a key stays on one partition, in order.
+    * Headers carry the event's own headers (``traceparent`` too), then
+      ``event-id``, ``event-type``, ``event-topic``, ``aggregate-type`` and
+      ``content-type``; the payload bytes go through untouched.
+    * The Kafka topic is ``topics.destination(message.topic)``.
+    * A call lasts at most ``timeout`` seconds: what is unacknowledged by then
+      fails with :class:`~relaybox.core.errors.DestinationUnavailableError`, as
+      do transport errors; when nothing got through that way the call raises it.
+      A message the broker refuses (too large, no such topic) fails alone with a
+      :class:`~relaybox.core.errors.PermanentError`. Once a key's message failed,
+      that key's later messages are released
+      (:class:`~relaybox.core.errors.KeyBlockedError`), even if stored: see
+      :mod:`.delivery` on the duplicates this may make.
+    * With ``transactional_id`` each batch is one Kafka transaction (see
+      :mod:`.transaction`).
+    """
+
+    def __init__(
+        self, settings: KafkaSettings, *, topics: TopicMap | None = None, timeout: float = 10.0
+    ) -> None:
+        if not timeout > 0:
+            raise ConfigurationError(f"timeout must be positive seconds, got {timeout!r}")
+        self.settings = settings
+        self.topics = topics or TopicMap()
+        self.timeout = timeout
+        self._producer: Producer | None = None
+        self._ready = False  # transactions initialised
+        self._lock = threading.Lock()  # one batch at a time, held by the worker thread
+        self.batches = 0
+
+    async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
+        if not messages:
+            return Outcome()
+        deliveries = await asyncio.to_thread(self._publish, messages)
+        if (down := deliveries.all_unavailable()) is not None:
+            raise down
+        return deliveries.outcome()
+
+    async def close(self) -> None:
+        """Wait up to ``timeout`` for messages still queued, then let the producer go."""
+        await asyncio.to_thread(self._close)
+
+    def _publish(self, messages: Sequence[Message]) -> Deliveries:
+        deadline = time.monotonic() + self.timeout
+        with self._lock:
+            self.batches += 1
+            producer = self._client()
+            deliveries = Deliveries(messages)
+            if self.settings.transactional_id is None:
+                self._send(producer, deliveries, deadline)
+            else:
+                in_transaction(
+                    producer,
+                    self._prepared(producer, deadline),
+                    deliveries,
+                    deadline,
+                    lambda: self._send(producer, deliveries, deadline),
+                )
+            self._forget_if_fatal(deliveries)
+            return deliveries
+
+    def _send(self, producer: Producer, deliveries: Deliveries, deadline: float) -> None:
+        """Produce every sendable message, then poll until all are reported or time is up."""
+        for index, message in enumerate(deliveries.messages):
+            if not deliveries.sendable(index):
+                blocked = KeyBlockedError(f"an earlier message with key {message.key!r} failed")
+                deliveries.released(index, blocked)
+                continue
+            self._produce(producer, deliveries, index, deadline)
+        while deliveries.waiting and (left := deadline - time.monotonic()) > 0:
+            producer.poll(min(_POLL, left))
+        deliveries.expire(unavailable(f"not acknowledged within {self.timeout:g} s"))
+
+    def _produce(
+        self, producer: Producer, deliveries: Deliveries, index: int, deadline: float
+    ) -> None:
+        message = deliveries.messages[index]
+        while True:
+            try:
+                producer.produce(
+                    self.topics.destination(message.topic),
+                    value=message.payload,
+                    key=message.key.encode() if message.key is not None else None,
+                    headers=headers_of(message),
+                    on_delivery=_reporter(deliveries, index),
+                )
+                return
+            except BufferError:  # the local queue is full: let librdkafka drain some
+                if time.monotonic() >= deadline:
+                    deliveries.failed(index, unavailable("the producer queue stayed full"))
+                    return
+                producer.poll(_POLL)
+            except KafkaException as exc:
+                deliveries.failed(index, from_exception(exc))
+                return
+
+    def _client(self) -> Producer:
+        if self._producer is None:
+            config: dict[str, object] = {
+                **self.settings.client,
+                "enable.idempotence": self.settings.idempotent,
+                "message.timeout.ms": max(1, int(self.timeout * 1000)),
+                "topic.metadata.propagation.max.ms": max(1, int(self.timeout * 500)),
+                "logger": log,
+            }
+            if self.settings.transactional_id is not None:
+                config["transactional.id"] = self.settings.transactional_id
+            self._producer = Producer(config)
+            self._ready = False
+        return self._producer
+
+    def _prepared(self, producer: Producer, deadline: float) -> bool:
+        """Initialise transactions once per producer; False if the broker did not answer."""
+        if not self._ready:
+            try:
+                producer.init_transactions(max(0.0, deadline - time.monotonic()))
+                self._ready = True
+            except KafkaException as exc:
+                log.warning("Kafka: could not initialise transactions: %s", exc)
+        return self._ready
+
+    def _forget_if_fatal(self, deliveries: Deliveries) -> None:
+        if deliveries.fatal:  # the producer is unusable (fenced, idempotence broken)
+            self._producer = None
+
+    def _close(self) -> None:
+        with self._lock:
+            producer, self._producer = self._producer, None
+            if producer is not None:
+                left = producer.flush(self.timeout)
+                if left:
+                    log.warning("Kafka: %d messages still unacknowledged at close", left)
+
+    def __repr__(self) -> str:
+        state = "connected" if self._producer is not None else "idle"
+        return (
+            f"KafkaPublisher({self.settings.redacted!r}, timeout={self.timeout:g}, "
+            f"transactional={self.settings.transactional_id is not None}, "
+            f"batches={self.batches}, {state})"
+        )
+
+
+def _reporter(deliveries: Deliveries, index: int) -> Callable[[KafkaError | None, Report], None]:
+    def report(error: KafkaError | None, _: Report) -> None:
+        if error is None:
+            deliveries.delivered(index)
+        else:
+            deliveries.fatal = deliveries.fatal or error.fatal()
+            deliveries.failed(index, mapped(error))
+
+    return report
