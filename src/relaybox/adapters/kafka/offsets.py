@@ -42,6 +42,10 @@ class Ledger:
             for partition in partitions:
                 self._parts[partition] = _State()
 
+    def owned(self) -> list[Partition]:
+        with self._changed:
+            return sorted(self._parts)
+
     def epochs(self) -> dict[Partition, int]:
         with self._changed:
             return {p: s.epoch for p, s in self._parts.items()}

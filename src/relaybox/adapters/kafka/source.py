@@ -20,6 +20,7 @@ from relaybox.core.errors import ConfigurationError, is_permanent
 R = TypeVar("R")
 log = logging.getLogger("relaybox.kafka")
 Polled = list[tuple[KafkaRecord, int]]
+_PRODUCER_ONLY = frozenset({"acks", "compression.type", "linger.ms"})
 
 
 def source_from_url(url: str, **options: float) -> KafkaSource:
@@ -68,6 +69,11 @@ class KafkaSource:
             if settings.dead_letter
             else None
         )
+
+    @property
+    def partitions(self) -> list[Partition]:
+        """The ``(topic, partition)`` pairs this member owns now."""
+        return self._ledger.owned()
 
     async def records(self) -> AsyncIterator[KafkaRecord]:
         while not self._closed:
@@ -122,9 +128,10 @@ class KafkaSource:
 
     def _connected(self) -> Consumer:
         if self._consumer is None:
+            client = {k: v for k, v in self.settings.client.items() if k not in _PRODUCER_ONLY}
             self._consumer = Consumer(
                 {
-                    **self.settings.client,
+                    **client,
                     "group.id": self.settings.group,
                     "enable.auto.commit": False,
                     "auto.offset.reset": self.settings.offset_reset,
@@ -173,7 +180,8 @@ class KafkaSource:
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         owned = [(tp.topic, tp.partition) for tp in partitions]
-        self._ledger.revoke(owned, self.revoke_grace)
+        # Closing: whatever is still unsettled will never be, so there is nothing to wait for.
+        self._ledger.revoke(owned, 0.0 if self._closed else self.revoke_grace)
         self._commit(consumer, self._ledger.commits(owned))
         self._forget(owned)
 
@@ -194,5 +202,6 @@ class KafkaSource:
     def __repr__(self) -> str:
         return (
             f"KafkaSource({self.settings.redacted!r}, group={self.settings.group!r}, "
-            f"topics={list(self.settings.topics)}, closed={self._closed})"
+            f"topics={list(self.settings.topics)}, partitions={len(self.partitions)}, "
+            f"closed={self._closed})"
         )
