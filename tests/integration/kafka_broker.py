@@ -73,11 +73,16 @@ class Tansu:
             self.process = None
 
     def create_topic(self, name: str, partitions: int = 3) -> None:
+        from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         for future in admin.create_topics([NewTopic(name, partitions)]).values():
-            future.result(10)
+            try:
+                future.result(10)
+            except KafkaException as exc:  # a producer's metadata request may have made it
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
 
 
 def read_back(bootstrap: str, topic: str, count: int, within: float = 20.0) -> list[Consumed]:
@@ -101,6 +106,17 @@ def read_back(bootstrap: str, topic: str, count: int, within: float = 20.0) -> l
 def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tansu]:
     """A broker for the whole session, on a free port, killed at the end."""
     broker = Tansu(log=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Tansu]:
+    """A broker of one test alone, which it may kill and restart."""
+    broker = Tansu(log=tmp_path / "tansu.log")
     broker.start()
     try:
         yield broker

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from kafka_broker import Tansu, free_port, read_back, tansu, unique
+from kafka_broker import Tansu, free_port, own_broker, read_back, tansu, unique
 
 from relaybox.adapters.kafka import KafkaPublisher, KafkaSettings, from_url
 from relaybox.core.errors import DestinationUnavailableError, KeyBlockedError, PermanentError
@@ -15,7 +15,7 @@ from relaybox.service.publishers import PublisherOptions, publisher_for
 from relaybox.testing import message
 
 pytestmark = pytest.mark.integration
-__all__ = ["tansu"]
+__all__ = ["own_broker", "tansu"]
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -115,6 +115,36 @@ async def test_an_unreachable_broker_is_unavailable_within_the_timeout() -> None
     finally:
         await kafka.close()
     assert time.monotonic() - started < 1.5 + 2.0  # bounded by the timeout, not by librdkafka
+
+
+async def test_a_killed_broker_is_unavailable_and_a_restarted_one_is_published_to_again(
+    own_broker: Tansu,
+) -> None:
+    topic = unique("restart")
+    await asyncio.to_thread(own_broker.create_topic, topic, 3)
+    kafka = publisher(own_broker, timeout=1.0)
+    try:
+        assert len((await kafka.publish([message(1, key="a", topic=topic)])).delivered) == 1
+        own_broker.kill()
+        with pytest.raises(DestinationUnavailableError):
+            await kafka.publish([message(2, key="a", topic=topic)])
+        own_broker.start()  # memory storage: topics and producer ids are gone
+        await asyncio.to_thread(own_broker.create_topic, topic, 3)
+        # The first call after the restart may meet the producer's fatal UNKNOWN_PRODUCER_ID;
+        # it fails as unavailable and the next call runs on a new producer.
+        outcome = None
+        for _ in range(3):
+            try:
+                outcome = await kafka.publish([message(2, key="a", topic=topic)])
+                break
+            except DestinationUnavailableError:
+                continue
+    finally:
+        await kafka.close()
+    assert outcome is not None
+    assert [m.row_id for m in outcome.delivered] == [2], outcome.failed
+    [read] = await asyncio.to_thread(read_back, own_broker.bootstrap, topic, 1)
+    assert dict(read.headers() or [])["event-id"] == b"id-2"
 
 
 async def test_transactional_batches_are_committed(tansu: Tansu) -> None:

@@ -20,7 +20,6 @@ _PERMANENT = frozenset(
         KafkaError.RECORD_LIST_TOO_LARGE,
         KafkaError.UNKNOWN_TOPIC_OR_PART,
         KafkaError._UNKNOWN_TOPIC,
-        KafkaError._UNKNOWN_PARTITION,
         KafkaError.INVALID_RECORD,
         KafkaError.TOPIC_EXCEPTION,
         KafkaError.TOPIC_AUTHORIZATION_FAILED,
@@ -70,3 +69,9 @@ def from_exception(exc: KafkaException) -> RelayboxError:
     failure = mapped(error) if isinstance(error, KafkaError) else unavailable(str(exc))
     failure.__cause__ = exc
     return failure
+
+
+def is_fatal(exc: KafkaException) -> bool:
+    """True when the client that raised ``exc`` can no longer be used."""
+    error = exc.args[0] if exc.args else None
+    return isinstance(error, KafkaError) and error.fatal()

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka import Message as Report
 
 from relaybox.adapters.kafka.delivery import Deliveries
-from relaybox.adapters.kafka.errors import from_exception, mapped, unavailable
+from relaybox.adapters.kafka.errors import from_exception, is_fatal, mapped, unavailable
 from relaybox.adapters.kafka.record import headers_of
 from relaybox.adapters.kafka.settings import KafkaSettings
 from relaybox.adapters.kafka.transaction import in_transaction
@@ -97,16 +97,22 @@ class KafkaPublisher:
             self.batches += 1
             producer = self._client()
             deliveries = Deliveries(messages)
-            if self.settings.transactional_id is None:
-                self._send(producer, deliveries, deadline)
-            else:
-                in_transaction(
-                    producer,
-                    self._prepared(producer, deadline),
-                    deliveries,
-                    deadline,
-                    lambda: self._send(producer, deliveries, deadline),
-                )
+            try:
+                if self.settings.transactional_id is None:
+                    self._send(producer, deliveries, deadline)
+                else:
+                    in_transaction(
+                        producer,
+                        self._prepared(producer, deadline),
+                        deliveries,
+                        deadline,
+                        lambda: self._send(producer, deliveries, deadline),
+                    )
+            except KafkaException as exc:
+                # poll() raises the producer's fatal errors, such as a broker that lost its
+                # idempotence state on restart (UNKNOWN_PRODUCER_ID): a new producer is needed.
+                deliveries.fatal = True
+                deliveries.expire(from_exception(exc))
             self._forget_if_fatal(deliveries)
             return deliveries
 
@@ -142,6 +148,7 @@ class KafkaPublisher:
                     return
                 producer.poll(_POLL)
             except KafkaException as exc:
+                deliveries.fatal = deliveries.fatal or is_fatal(exc)
                 deliveries.failed(index, from_exception(exc))
                 return
 
