@@ -40,7 +40,8 @@ def from_url(url: str, options: Options) -> KafkaPublisher:
     """A :class:`KafkaPublisher` for ``kafka://...`` (options as :mod:`.settings` lists)."""
     environ: Mapping[str, str] | None = getattr(options, "environ", None)
     settings = KafkaSettings.parse(url, environ)
-    return KafkaPublisher(settings, topics=options.topics, timeout=options.timeout)
+    topics = TopicMap(settings.topic) if settings.topic else options.topics
+    return KafkaPublisher(settings, topics=topics, timeout=options.timeout)
 
 
 class KafkaPublisher:
@@ -125,7 +126,8 @@ class KafkaPublisher:
                 continue
             self._produce(producer, deliveries, index, deadline)
         while deliveries.waiting and (left := deadline - time.monotonic()) > 0:
-            producer.poll(min(_POLL, left))
+            # flush() sends at once, without waiting out linger.ms, and serves the reports.
+            producer.flush(min(_POLL, left))
         deliveries.expire(unavailable(f"not acknowledged within {self.timeout:g} s"))
 
     def _produce(

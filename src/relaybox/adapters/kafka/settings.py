@@ -1,6 +1,7 @@
 """A ``kafka://`` URL read into librdkafka settings, checked before anything connects.
 
-``kafka://HOST:PORT[,HOST:PORT...]?option=value&...``. Options: ``acks``
+``kafka://HOST:PORT[,HOST:PORT...]?option=value&...``. Options: ``topic``
+(one Kafka topic for every event, instead of the topic map), ``acks``
 (``all`` by default; anything else turns idempotence off), ``compression``,
 ``linger_ms``, ``client_id``, ``transactional_id`` (publish each batch in one
 transaction), ``group``, ``topics`` (comma-separated), ``dead_letter`` (a topic
@@ -31,7 +32,7 @@ _LIBRDKAFKA = {
     "password": "sasl.password",
     "ssl_ca": "ssl.ca.location",
 }
-_OWN = frozenset({"transactional_id", "group", "topics", "dead_letter", "offset_reset"})
+_OWN = frozenset({"topic", "transactional_id", "group", "topics", "dead_letter", "offset_reset"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class KafkaSettings:
     """What a ``kafka://`` URL says: the client settings and relaybox's own options."""
 
     client: Mapping[str, str]
+    topic: str | None = None
     transactional_id: str | None = None
     group: str | None = None
     topics: tuple[str, ...] = ()
@@ -66,6 +68,7 @@ class KafkaSettings:
         topics = tuple(t for t in params.get("topics", "").split(",") if t)
         return cls(
             client=client,
+            topic=params.get("topic") or None,
             transactional_id=params.get("transactional_id") or None,
             group=params.get("group") or None,
             topics=topics,
