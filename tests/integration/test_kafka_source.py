@@ -21,14 +21,15 @@ __all__ = ["tansu"]
 
 
 async def produce(
-    broker: Tansu, topic: str, count: int, keys: int = 4, create: bool = True
+    broker: Tansu, topic: str, count: int, keys: int = 4, *, create: bool = True, start: int = 0
 ) -> None:
     if create:
         await asyncio.to_thread(broker.create_topic, topic, 1 if keys == 1 else 4)
     kafka: KafkaPublisher = from_url(broker.url(), PublisherOptions())
     try:
         batch = [
-            message(n, key=f"k{n % keys}", topic=topic, payload=b"%d" % n) for n in range(count)
+            message(n, key=f"k{n % keys}", topic=topic, payload=b"%d" % n)
+            for n in range(start, start + count)
         ]
         outcome = await kafka.publish(batch)
         assert len(outcome.delivered) == count
@@ -177,3 +178,40 @@ async def test_two_members_of_a_group_share_the_partitions_and_see_each_message_
         for record in applier.seen:
             per_key.setdefault(record.key, []).append(int(record.payload))
         assert all(values == sorted(values) for values in per_key.values())
+
+
+async def test_a_rebalance_waits_for_records_in_flight_so_the_new_owner_never_repeats_them(
+    tansu: Tansu,
+) -> None:
+    topic, group = unique("rebalance"), unique("g")
+    await produce(tansu, topic, 40, keys=8)  # four partitions
+    first = source_from_url(tansu.url(f"group={group}&topics={topic}"), revoke_grace=20.0)
+    second = source(tansu, group, topic)
+    seen: dict[str, list[KafkaRecord]] = {"first": [], "second": []}
+
+    async def keep_reading(member: KafkaSource, name: str) -> None:
+        async for record in member.records():
+            seen[name].append(record)
+            if name == "second":
+                await member.ack(record)
+
+    async with asyncio.TaskGroup() as tasks:
+        readers = [tasks.create_task(keep_reading(first, "first"))]
+        try:
+            await wait_until(lambda: len(seen["first"]) == 40, within=30, what="all 40 read")
+            readers.append(tasks.create_task(keep_reading(second, "second")))
+            await wait_until(lambda: first.revoking, within=30, what="the rebalance to wait")
+            for record in seen["first"]:  # the records in flight settle during the wait
+                await first.ack(record)
+            await wait_until(lambda: second.partitions, within=30, what="the second to own some")
+            await produce(tansu, topic, 40, keys=8, create=False, start=40)
+            await wait_until(
+                lambda: len(seen["first"]) + len(seen["second"]) >= 80, within=30, what="all 80"
+            )
+        finally:
+            for reader in readers:
+                reader.cancel()
+    await first.close()
+    await second.close()
+    ids = [r.id for r in seen["first"] + seen["second"]]
+    assert len(ids) == len(set(ids)) == 80

@@ -36,6 +36,7 @@ class Ledger:
     def __init__(self) -> None:
         self._parts: dict[Partition, _State] = {}
         self._changed = threading.Condition()
+        self.revoking = False  # a rebalance waits for records in flight to settle
 
     def assign(self, partitions: list[Partition]) -> None:
         with self._changed:
@@ -123,9 +124,11 @@ class Ledger:
                 if (state := self._parts.get(partition)) is not None:
                     state.epoch += 1
                     state.seek = None
+            self.revoking = True
             self._changed.wait_for(
                 lambda: not self.unsettled(partitions), max(0.0, deadline - time.monotonic())
             )
+            self.revoking = False
 
     def unsettled(self, partitions: list[Partition]) -> int:
         """Records of ``partitions`` handed out and neither acked nor rewound (lock held)."""

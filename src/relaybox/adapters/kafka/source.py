@@ -75,6 +75,11 @@ class KafkaSource:
         """The ``(topic, partition)`` pairs this member owns now."""
         return self._ledger.owned()
 
+    @property
+    def revoking(self) -> bool:
+        """True while a rebalance waits for this member's records in flight to settle."""
+        return self._ledger.revoking
+
     async def records(self) -> AsyncIterator[KafkaRecord]:
         while not self._closed:
             for record, epoch in await self._call(self._poll):
