@@ -6,23 +6,21 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka import Message as Report
+from confluent_kafka import KafkaException, Producer
 
 from relaybox.adapters.kafka.delivery import Deliveries
-from relaybox.adapters.kafka.errors import from_exception, is_fatal, mapped, unavailable
-from relaybox.adapters.kafka.record import headers_of
+from relaybox.adapters.kafka.errors import from_exception
+from relaybox.adapters.kafka.sending import Batch
 from relaybox.adapters.kafka.settings import KafkaSettings
 from relaybox.adapters.kafka.transaction import in_transaction
-from relaybox.core.errors import ConfigurationError, KeyBlockedError
+from relaybox.core.errors import ConfigurationError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
 from relaybox.outbox.routing import TopicMap
 
-_POLL = 0.05  # seconds per poll: how soon a finished batch is noticed
 log = logging.getLogger("relaybox.kafka")
 
 
@@ -99,16 +97,11 @@ class KafkaPublisher:
             producer = self._client()
             deliveries = Deliveries(messages)
             try:
+                batch = Batch(producer, deliveries, self.topics.destination, deadline)
                 if self.settings.transactional_id is None:
-                    self._send(producer, deliveries, deadline)
+                    batch.send()
                 else:
-                    in_transaction(
-                        producer,
-                        self._prepared(producer, deadline),
-                        deliveries,
-                        deadline,
-                        lambda: self._send(producer, deliveries, deadline),
-                    )
+                    in_transaction(producer, self._prepared(producer, deadline), batch)
             except KafkaException as exc:
                 # poll() raises the producer's fatal errors, such as a broker that lost its
                 # idempotence state on restart (UNKNOWN_PRODUCER_ID): a new producer is needed.
@@ -117,55 +110,9 @@ class KafkaPublisher:
             self._forget_if_fatal(deliveries)
             return deliveries
 
-    def _send(self, producer: Producer, deliveries: Deliveries, deadline: float) -> None:
-        """Produce every sendable message, then poll until all are reported or time is up."""
-        for index, message in enumerate(deliveries.messages):
-            if not deliveries.sendable(index):
-                blocked = KeyBlockedError(f"an earlier message with key {message.key!r} failed")
-                deliveries.released(index, blocked)
-                continue
-            self._produce(producer, deliveries, index, deadline)
-        while deliveries.waiting and (left := deadline - time.monotonic()) > 0:
-            # flush() sends at once, without waiting out linger.ms, and serves the reports.
-            producer.flush(min(_POLL, left))
-        deliveries.expire(unavailable(f"not acknowledged within {self.timeout:g} s"))
-
-    def _produce(
-        self, producer: Producer, deliveries: Deliveries, index: int, deadline: float
-    ) -> None:
-        message = deliveries.messages[index]
-        while True:
-            try:
-                producer.produce(
-                    self.topics.destination(message.topic),
-                    value=message.payload,
-                    key=message.key.encode() if message.key is not None else None,
-                    headers=headers_of(message),
-                    on_delivery=_reporter(deliveries, index),
-                )
-                return
-            except BufferError:  # the local queue is full: let librdkafka drain some
-                if time.monotonic() >= deadline:
-                    deliveries.failed(index, unavailable("the producer queue stayed full"))
-                    return
-                producer.poll(_POLL)
-            except KafkaException as exc:
-                deliveries.fatal = deliveries.fatal or is_fatal(exc)
-                deliveries.failed(index, from_exception(exc))
-                return
-
     def _client(self) -> Producer:
         if self._producer is None:
-            config: dict[str, object] = {
-                **self.settings.client,
-                "enable.idempotence": self.settings.idempotent,
-                "message.timeout.ms": max(1, int(self.timeout * 1000)),
-                "topic.metadata.propagation.max.ms": max(1, int(self.timeout * 500)),
-                "logger": log,
-            }
-            if self.settings.transactional_id is not None:
-                config["transactional.id"] = self.settings.transactional_id
-            self._producer = Producer(config)
+            self._producer = Producer({**self.settings.producer(self.timeout), "logger": log})
             self._ready = False
         return self._producer
 
@@ -198,14 +145,3 @@ class KafkaPublisher:
             f"transactional={self.settings.transactional_id is not None}, "
             f"batches={self.batches}, {state})"
         )
-
-
-def _reporter(deliveries: Deliveries, index: int) -> Callable[[KafkaError | None, Report], None]:
-    def report(error: KafkaError | None, _: Report) -> None:
-        if error is None:
-            deliveries.delivered(index)
-        else:
-            deliveries.fatal = deliveries.fatal or error.fatal()
-            deliveries.failed(index, mapped(error))
-
-    return report

@@ -52,6 +52,23 @@ class KafkaSettings:
     def idempotent(self) -> bool:
         return self.client.get("acks", "all") in ("all", "-1")
 
+    def producer(self, timeout: float) -> dict[str, object]:
+        """librdkafka producer settings for publish calls bounded by ``timeout`` seconds."""
+        config: dict[str, object] = {
+            **self.client,
+            "enable.idempotence": self.idempotent,
+            "message.timeout.ms": max(1, int(timeout * 1000)),
+            # An unknown topic fails its messages well within the timeout, not after 30 s.
+            "topic.metadata.propagation.max.ms": max(1, int(timeout * 500)),
+            # Reconnect within a second of a broker's return, not after up to 10 s of backoff.
+            "reconnect.backoff.max.ms": 1000,
+        }
+        if self.transactional_id is not None:
+            config["transactional.id"] = self.transactional_id
+            # librdkafka refuses a message timeout longer than the transaction's.
+            config["transaction.timeout.ms"] = max(60_000, int(timeout * 1000))
+        return config
+
     @classmethod
     def parse(cls, url: str, environ: Mapping[str, str] | None = None) -> KafkaSettings:
         """Read ``url``; :class:`ConfigurationError` names any bad or unknown option."""

@@ -11,22 +11,17 @@ reported here, not what consumers see, shows an abort.)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from confluent_kafka import KafkaException, Producer
 
 from relaybox.adapters.kafka.delivery import Deliveries
 from relaybox.adapters.kafka.errors import from_exception, unavailable
+from relaybox.adapters.kafka.sending import Batch
 
 
-def in_transaction(
-    producer: Producer,
-    ready: bool,
-    deliveries: Deliveries,
-    deadline: float,
-    send: Callable[[], None],
-) -> None:
-    """Run ``send`` inside a transaction on ``producer`` and commit or abort it by ``deadline``."""
+def in_transaction(producer: Producer, ready: bool, batch: Batch) -> None:
+    """Send ``batch`` inside a transaction on ``producer``; commit or abort it by its deadline."""
+    deliveries, deadline = batch.deliveries, batch.deadline
     if not ready:
         deliveries.expire(unavailable("transactions could not be initialised"))
         return
@@ -36,7 +31,7 @@ def in_transaction(
         deliveries.fatal = True  # the transactional state is unknown: start a new producer
         deliveries.expire(from_exception(exc))
         return
-    send()
+    batch.send()
     error: BaseException = unavailable("a message of the transaction failed")
     if deliveries.clean():
         try:
