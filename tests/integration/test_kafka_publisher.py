@@ -165,6 +165,26 @@ async def test_transactional_batches_are_committed(tansu: Tansu) -> None:
     assert len(read) == 8
 
 
+async def test_a_transaction_leaves_out_a_message_too_large_and_commits_the_rest(
+    tansu: Tansu,
+) -> None:
+    topic = unique("txn-sizes")
+    kafka = publisher(tansu, f"transactional_id={unique('relay')}")
+    batch = [
+        message(1, key="a", topic=topic),
+        message(2, key="a", topic=topic, payload=b"x" * 2_000_000),
+        message(3, key="a", topic=topic),
+        message(4, key="b", topic=topic),
+    ]
+    try:
+        outcome = await kafka.publish(batch)
+    finally:
+        await kafka.close()
+    assert sorted(m.row_id for m in outcome.delivered) == [1, 4], outcome.failed
+    errors = {f.record.row_id: type(f.error) for f in outcome.failed}
+    assert errors == {2: PermanentError, 3: KeyBlockedError}
+
+
 def test_url_options_reach_the_client_and_secrets_come_from_the_environment() -> None:
     settings = KafkaSettings.parse(
         "kafka://h1:9092,h2:9092?acks=all&compression=lz4&security_protocol=SASL_SSL"

@@ -128,3 +128,29 @@ def test_a_kafka_url_refuses_unknown_options_and_unset_secrets() -> None:
     assert not KafkaSettings.parse("kafka://h:9092?acks=1", {}).idempotent
     assert SCHEMES["kafka"] == "relaybox.adapters.kafka:from_url"
     assert factory_for("kafka").__name__ == "from_url"
+
+
+def test_driver_errors_map_to_unavailable_or_to_a_fault_of_the_message() -> None:
+    from confluent_kafka import KafkaError
+
+    from relaybox.adapters.kafka.errors import mapped
+    from relaybox.core.errors import TemporaryError, is_unavailable
+
+    for code in (
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.INVALID_RECORD,
+    ):
+        assert isinstance(mapped(KafkaError(code)), PermanentError), code
+    for code in (
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.LEADER_NOT_AVAILABLE,
+    ):
+        assert is_unavailable(mapped(KafkaError(code))), code
+    other = mapped(KafkaError(KafkaError.POLICY_VIOLATION))
+    assert isinstance(other, TemporaryError)
+    assert not is_unavailable(other)

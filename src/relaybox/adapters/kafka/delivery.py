@@ -30,6 +30,7 @@ class Deliveries:
         self.waiting = len(messages)
         self._blocked: set[str] = set()
         self.fatal = False  # a report said the producer itself is unusable
+        self._unsent: set[int] = set()  # failed or released before reaching the producer
 
     def sendable(self, index: int) -> bool:
         """False once an earlier message of the same key failed before it was sent."""
@@ -44,7 +45,13 @@ class Deliveries:
             self._blocked.add(key)
         self._settle(index, error)
 
+    def refused(self, index: int, error: BaseException) -> None:
+        """The producer would not take the message (too large, say): it was never sent."""
+        self._unsent.add(index)
+        self.failed(index, error)
+
     def released(self, index: int, error: ReleasedError) -> None:
+        self._unsent.add(index)
         self._settle(index, error)
 
     def _settle(self, index: int, fate: object) -> None:
@@ -59,8 +66,8 @@ class Deliveries:
                 self.failed(index, error)
 
     def clean(self) -> bool:
-        """True when every message was delivered."""
-        return all(fate is _DELIVERED for fate in self._fates)
+        """True when every message that was sent was delivered."""
+        return all(f is _DELIVERED or i in self._unsent for i, f in enumerate(self._fates))
 
     def abort(self, error: BaseException) -> None:
         """The batch's transaction was aborted: nothing in it counts as delivered.

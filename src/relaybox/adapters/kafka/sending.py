@@ -57,12 +57,12 @@ class Batch:
                 return
             except BufferError:  # the local queue is full: let librdkafka drain some
                 if time.monotonic() >= self.deadline:
-                    self.deliveries.failed(index, unavailable("the producer queue stayed full"))
+                    self.deliveries.refused(index, unavailable("the producer queue stayed full"))
                     return
                 self.producer.poll(_POLL)
             except KafkaException as exc:
                 self.deliveries.fatal = self.deliveries.fatal or is_fatal(exc)
-                self.deliveries.failed(index, from_exception(exc))
+                self.deliveries.refused(index, from_exception(exc))
                 return
 
 
