@@ -46,6 +46,7 @@ SCHEMES: dict[str, str] = {
     "mqtts": "relaybox.adapters.mqtt:from_url",
     "http": "relaybox.adapters.webhooks:from_url",
     "https": "relaybox.adapters.webhooks:from_url",
+    "kafka": "relaybox.adapters.kafka:from_url",
 }
 """URL scheme -> ``"module:function"`` of its :data:`PublisherFactory`, imported on use."""
 
