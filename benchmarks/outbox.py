@@ -33,61 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import outbox_latency
-import outbox_outage
-import outbox_throughput
 import outbox_writer
+from outbox_drains import outage, throughput
 from outbox_profile import Profile
-from outbox_tables import backlog, one_key_backlog
-from relaybox.core.backoff import Backoff
-from relaybox.outbox.settings import RelaySettings
+from outbox_targets import Targets
 
 RESULTS = Path(__file__).parent / "results"
 DSN = os.environ.get("RELAYBOX_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PARTS = ("throughput", "writer", "latency", "outage")
-OUTAGE_BACKOFF = Backoff(initial=0.05, max_delay=1.0, multiplier=2.0, jitter=0.2)
-"""Probes every 50 ms doubling to 1 s: the first after the outage comes within a second."""
-
-
-class Targets:
-    """Each target checked in this run, with its verdict, for the printout and the JSON."""
-
-    def __init__(self) -> None:
-        self.checked: list[dict[str, object]] = []
-
-    def check(self, name: str, value: float, ok: bool, target: str) -> str:
-        self.checked.append({"name": name, "value": value, "target": target, "pass": ok})
-        return f"{'PASS' if ok else 'FAIL'} (target {target})"
-
-
-def throughput(args: argparse.Namespace, targets: Targets) -> dict[str, object]:
-    parked = round(1.5 * args.events) if args.parked is None else args.parked
-    print(f"relay throughput: {args.events} events, {args.keys} keys, batches of 1000")
-    rows = backlog(args.events, args.keys)
-    head = one_key_backlog(parked, "parked-key") if parked else []
-    profile = Profile() if args.profile else None
-    result = asyncio.run(outbox_throughput.measure(args.dsn, rows, args.repeat, profile, head))
-    relay, floor, ratio = result.best_relay, result.best_floor, result.ratio
-    ratio_ok = targets.check("relay / floor", ratio, ratio >= 0.8, ">= 0.8x")
-    print(f"  relay (Relay.drain)            {relay:>10,.0f} events/s")
-    print(f"  floor (DELETE...SKIP LOCKED)   {floor:>10,.0f} events/s")
-    print(f"  relay / floor                  {ratio:>10.2f}x          {ratio_ok}")
-    figures = result.figures()
-    print(f"  every run: relay {figures['relay_runs']}")
-    print(f"             floor {figures['floor_runs']}")
-    if head:
-        best, parked_ratio = result.best_parked, result.parked_ratio
-        ok = targets.check(
-            "parked head relay / floor", parked_ratio, parked_ratio >= 0.7, ">= 0.7x"
-        )
-        print(f"  behind a parked key of {parked:,} events at the head of the outbox")
-        print(f"    relay (Relay.drain)          {best:>10,.0f} events/s")
-        print(f"    relay / floor (healthy)      {parked_ratio:>10.2f}x          {ok}")
-        print(f"    every run: {figures['parked_head_runs']}")
-        print(f"    parking the key (one claim, publish, settle): {figures['parking_seconds']} s")
-    if profile is not None:
-        print("\n".join("  " + line for line in profile.lines()))
-        figures["profile"] = profile.figures()
-    return figures
 
 
 def writer(args: argparse.Namespace, targets: Targets) -> dict[str, object]:
@@ -146,41 +99,6 @@ def latency(args: argparse.Namespace, targets: Targets) -> dict[str, object]:
     return out
 
 
-def outage(args: argparse.Namespace, targets: Targets) -> dict[str, object]:
-    b = OUTAGE_BACKOFF
-    print(
-        f"outage drain: Relay.run() over {args.outage_events} events, {args.keys} keys; "
-        f"destination down {args.outage_seconds:g} s, outage_backoff {b.initial:g} s "
-        f"doubling to {b.max_delay:g} s ({b.jitter:.0%} jitter)"
-    )
-    rows = backlog(args.outage_events, args.keys)
-    settings = RelaySettings(batch_size=1000, outage_backoff=b)
-    run = outbox_outage.measure(args.dsn, rows, args.outage_seconds, settings)
-    normal, recovered = asyncio.run(run)
-    ratio = recovered.events_per_s / normal.events_per_s
-    dead_ok = targets.check("outage dead letters", recovered.dead, recovered.dead == 0, "== 0")
-    ok = targets.check("recovered / normal drain", ratio, ratio >= 0.8, ">= 0.8x")
-    print(f"  dead letters after the outage  {recovered.dead:>10}                 {dead_ok}")
-    print(f"  normal drain                   {normal.events_per_s:>10,.0f} events/s")
-    print(f"  drain after recovery           {recovered.events_per_s:>10,.0f} events/s")
-    print(f"  recovered / normal             {ratio:>10.2f}x          {ok}")
-    print(
-        f"  first delivery {recovered.first_delivery_after_s:.2f} s after the destination was "
-        f"back; {recovered.unavailable_events:,} events offered back with no attempt counted; "
-        f"most attempts on a delivered event: {recovered.most_attempts}"
-    )
-    print(
-        f"  {recovered.refused_calls} publish calls refused, seconds between them: "
-        f"{recovered.probe_gaps}"
-    )
-    return {
-        "outage_backoff": {"initial": b.initial, "max_delay": b.max_delay, "jitter": b.jitter},
-        "normal": normal.figures(),
-        "recovered": recovered.figures(),
-        "recovered_to_normal": round(ratio, 3),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
@@ -217,9 +135,7 @@ def main() -> None:
             result[part] = run(args, targets)
     result["targets"] = targets.checked
     result["load_average_after"] = os.getloadavg()
-    failed = [t["name"] for t in targets.checked if not t["pass"]]
-    print(f"targets: {len(targets.checked) - len(failed)} of {len(targets.checked)} met", end="")
-    print(f"; missed: {', '.join(map(str, failed))}" if failed else "")
+    print(targets.summary())
     path = RESULTS / f"outbox-{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
