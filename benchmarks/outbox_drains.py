@@ -81,6 +81,9 @@ def outage(args: argparse.Namespace, targets: Targets) -> dict[str, object]:
         f"  {recovered.refused_calls} publish calls refused, seconds between them: "
         f"{recovered.probe_gaps}"
     )
+    cap = b.max_delay * (1 + b.jitter)
+    if recovered.first_delivery_after_s > cap or any(gap > cap for gap in recovered.probe_gaps):
+        print(f"  note: the relay waited longer than outage_backoff allows ({cap:g} s at most)")
     return {
         "outage_backoff": {"initial": b.initial, "max_delay": b.max_delay, "jitter": b.jitter},
         "normal": [run.figures() for run in normal],
