@@ -79,23 +79,30 @@ def backlog(count: int, keys: int, seed: int = 7) -> list[BacklogRow]:
     rows: list[BacklogRow] = []
     for number in range(count):
         key = rng.choice(names)
-        row = encode(Event("orders", payload(number, key), key=key, type="OrderPlaced"))
         seq = seqs[key] = seqs.get(key, 0) + 1
-        rows.append(
-            (
-                row.event_id,
-                row.topic,
-                row.key,
-                seq,
-                row.lane,
-                row.type,
-                row.aggregate_type,
-                row.content_type,
-                row.payload,
-                row.headers,
-            )
-        )
+        rows.append(backlog_row(number, key, seq))
     return rows
+
+
+def one_key_backlog(count: int, key: str) -> list[BacklogRow]:
+    """``count`` events of the one key ``key``, ``seq`` 1 to ``count``."""
+    return [backlog_row(number, key, number + 1) for number in range(count)]
+
+
+def backlog_row(number: int, key: str, seq: int) -> BacklogRow:
+    row = encode(Event("orders", payload(number, key), key=key, type="OrderPlaced"))
+    return (
+        row.event_id,
+        row.topic,
+        row.key,
+        seq,
+        row.lane,
+        row.type,
+        row.aggregate_type,
+        row.content_type,
+        row.payload,
+        row.headers,
+    )
 
 
 async def load(conn: asyncpg.Connection, tables: Tables, rows: Sequence[BacklogRow]) -> None:

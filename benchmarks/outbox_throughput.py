@@ -4,8 +4,10 @@ The relay drains a keyed backlog with ``Relay.drain()`` and the in-memory
 publisher (batches of 1000). The floor drains an identical backlog with the
 cheapest loop that still claims safely: one ``DELETE ... WHERE id IN (SELECT
 ... FOR UPDATE SKIP LOCKED) RETURNING *`` per 1000 rows on one asyncpg
-connection, with no leases, ordering or settling. Both get fresh tables per
-run; runs alternate which goes first, so drift hits both alike.
+connection, with no leases, ordering or settling. With a ``head`` (one key's
+events written first), each run also drains the same backlog behind that key,
+parked (``outbox_parked``). Every side gets fresh tables per run; runs rotate
+which goes first, so drift hits them alike.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from outbox_parked import ParkedRun, parked_rate
 from outbox_profile import Profile, Recorder
 from outbox_tables import BacklogRow, fresh_store, fresh_tables, load
 from relaybox.outbox.relay import Relay
@@ -36,6 +39,7 @@ class Throughput:
 
     relay: list[float]
     floor: list[float]
+    parked: list[ParkedRun]
 
     @property
     def best_relay(self) -> float:
@@ -49,14 +53,28 @@ class Throughput:
     def ratio(self) -> float:
         return self.best_relay / self.best_floor
 
+    @property
+    def best_parked(self) -> float:
+        return max(run.rate for run in self.parked)
+
+    @property
+    def parked_ratio(self) -> float:
+        return self.best_parked / self.best_floor
+
     def figures(self) -> dict[str, object]:
-        return {
+        figures: dict[str, object] = {
             "relay_events_per_s": round(self.best_relay),
             "floor_events_per_s": round(self.best_floor),
             "relay_to_floor": round(self.ratio, 3),
             "relay_runs": [round(r) for r in self.relay],
             "floor_runs": [round(r) for r in self.floor],
         }
+        if self.parked:
+            figures["parked_head_events_per_s"] = round(self.best_parked)
+            figures["parked_head_to_floor"] = round(self.parked_ratio, 3)
+            figures["parked_head_runs"] = [round(run.rate) for run in self.parked]
+            figures["parking_seconds"] = [round(run.parking, 3) for run in self.parked]
+        return figures
 
 
 async def relay_rate(dsn: str, rows: Sequence[BacklogRow], profile: Profile | None) -> float:
@@ -101,16 +119,26 @@ async def floor_rate(dsn: str, rows: Sequence[BacklogRow]) -> float:
 
 
 async def measure(
-    dsn: str, rows: Sequence[BacklogRow], repeat: int, profile: Profile | None = None
+    dsn: str,
+    rows: Sequence[BacklogRow],
+    repeat: int,
+    profile: Profile | None = None,
+    head: Sequence[BacklogRow] = (),
 ) -> Throughput:
-    """``repeat`` runs of each side, alternating which goes first."""
-    relay: list[float] = []
-    floor: list[float] = []
+    """``repeat`` runs of each side (and of the parked side with a ``head``), rotating the order."""
+    result = Throughput([], [], [])
+
+    async def relay() -> None:
+        result.relay.append(await relay_rate(dsn, rows, profile))
+
+    async def floor() -> None:
+        result.floor.append(await floor_rate(dsn, rows))
+
+    async def parked() -> None:
+        result.parked.append(await parked_rate(dsn, head, rows))
+
+    sides = [relay, floor, parked] if head else [relay, floor]
     for run in range(repeat):
-        if run % 2 == 0:
-            relay.append(await relay_rate(dsn, rows, profile))
-            floor.append(await floor_rate(dsn, rows))
-        else:
-            floor.append(await floor_rate(dsn, rows))
-            relay.append(await relay_rate(dsn, rows, profile))
-    return Throughput(relay, floor)
+        for side in sides[run % len(sides) :] + sides[: run % len(sides)]:
+            await side()
+    return result
