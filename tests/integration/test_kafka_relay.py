@@ -75,11 +75,6 @@ async def test_relay_once_delivers_committed_events_to_kafka_in_key_order(
     assert (await pg_store.status()).pending == 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the relay counts an unavailable destination as an attempt until its outage "
-    "handling lands; the publisher already reports DestinationUnavailableError",
-)
 async def test_the_relay_resumes_after_the_broker_is_killed_and_restarted(
     own_broker: Tansu, pg_store, pg_dsn: str, tables
 ) -> None:

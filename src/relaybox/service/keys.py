@@ -172,7 +172,20 @@ KEYS: dict[str, Key] = {
     "batch_size": Key(_whole(1, 100_000), "events claimed per batch (default 1000)"),
     "lease": Key(_seconds(positive=True), "how long a claim is held (default 30s)"),
     "max_attempts": Key(
-        _whole(1, 1_000_000), "deliveries tried before an event is dead (default 10)"
+        _whole(1, 1_000_000),
+        "deliveries that failed for the event itself before it is dead (default 10)",
+    ),
+    "max_lease_expiries": Key(
+        _whole(1, 1_000_000),
+        "leases on an event that may expire unsettled before it is dead (default 10)",
+    ),
+    "max_age": Key(
+        _optional(_seconds(positive=True)),
+        "dead-letter an event the destination has been unavailable for this long "
+        "since its first failure (default: never)",
+    ),
+    "outage_max": Key(
+        _seconds(positive=True), "longest pause while the destination is down (default 30s)"
     ),
     "backoff": Key(
         _choice("exponential", "linear", "fixed"), "retry schedule (default exponential)"

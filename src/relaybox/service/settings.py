@@ -9,7 +9,7 @@ a valid value is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Literal
 
 from relaybox.core.backoff import Backoff, BackoffStrategy, FixedBackoff, LinearBackoff
@@ -55,6 +55,9 @@ class Settings:
     batch_size: int = _RELAY.batch_size
     lease: float = _RELAY.lease
     max_attempts: int = _RELAY.max_attempts
+    max_lease_expiries: int = _RELAY.max_lease_expiries
+    max_age: float | None = _RELAY.max_age
+    outage_max: float = _RELAY.outage_backoff.max_delay
     backoff: BackoffKind = "exponential"
     backoff_initial: float = DEFAULT_BACKOFF.initial
     backoff_max: float = DEFAULT_BACKOFF.max_delay
@@ -151,6 +154,13 @@ class Settings:
             batch_size=self.batch_size,
             lease=self.lease,
             max_attempts=self.max_attempts,
+            max_lease_expiries=self.max_lease_expiries,
+            max_age=self.max_age,
+            outage_backoff=replace(
+                _RELAY.outage_backoff,
+                initial=min(_RELAY.outage_backoff.initial, self.outage_max),
+                max_delay=self.outage_max,
+            ),
             backoff=self.backoff_strategy(),
             on_key_failure=self.on_key_failure,
             poll_min=self.poll_min,
