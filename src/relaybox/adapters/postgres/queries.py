@@ -68,7 +68,7 @@ WITH expired AS (
            s.content_type, s.payload, s.headers, s.created_at, s.attempts, s.lease_expiries,
            s.first_failed_at
     FROM (
-        SELECT e.*, sum(octet_length(e.payload)) OVER (ORDER BY e.id)
+        SELECT e.*, sum(octet_length(e.payload)) OVER (ORDER BY e.id ROWS UNBOUNDED PRECEDING)
                     - octet_length(e.payload) AS bytes_before
         FROM {events} e
         WHERE e.parked IS NULL
