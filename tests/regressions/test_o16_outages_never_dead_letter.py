@@ -23,6 +23,7 @@ import pytest
 from relaybox.core.backoff import Backoff
 from relaybox.core.errors import DestinationUnavailableError
 from relaybox.core.events import Event, Message
+from relaybox.core.outcome import Outcome
 from relaybox.outbox.publishers import CallbackPublisher, JsonLinesPublisher
 from relaybox.outbox.relay import Relay
 from relaybox.outbox.settings import RelaySettings
@@ -167,3 +168,25 @@ async def test_o16_the_outage_is_logged_once_when_it_starts_and_once_when_it_end
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_o16_a_publisher_that_reports_its_whole_call_failed_is_an_outage_too(
+    outbox_db, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Outcome.failed(..., fatal=True)`` says what raising says: no attempt, no traceback."""
+    await outbox_db.write(Event("orders", key="a"), Event("mail"))
+
+    class Down:
+        async def publish(self, messages, /):  # type: ignore[no-untyped-def]
+            return Outcome.failed(messages, OSError(28, "No space left on device"), fatal=True)
+
+        async def close(self) -> None:
+            return None
+
+    settings = RelaySettings(max_attempts=1, outage_backoff=NO_PAUSE)
+    relay = Relay(outbox_db.store, Down(), settings=settings)
+    await rounds(relay, 3)
+
+    status = await outbox_db.store.status()
+    assert (status.pending, status.retrying, status.dead) == (2, 2, 0)
+    assert [r for r in caplog.records if r.exc_info] == []

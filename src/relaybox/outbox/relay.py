@@ -14,10 +14,11 @@ import socket
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from relaybox.core.backoff import Backoff
 from relaybox.core.clock import SYSTEM_CLOCK, Clock
-from relaybox.core.errors import ConfigurationError, SchemaMissingError
+from relaybox.core.errors import ConfigurationError, SchemaMissingError, is_permanent
 from relaybox.core.events import Message
 from relaybox.core.outcome import Failure, Outcome
 from relaybox.outbox.janitor import Janitor
@@ -52,9 +53,16 @@ class Publishing:
 
     async def apply(self, records: Sequence[Message], /) -> Outcome[Message]:
         try:
-            return await self.publisher.publish(records)
+            outcome = await self.publisher.publish(records)
         except Exception as exc:
             return Outcome(failed=tuple(Failure(m, exc, fatal=True) for m in records))
+        if outcome.error is None or is_permanent(outcome.error):
+            return outcome
+        # A publisher that reported the whole call failed (``Outcome.failed(...,
+        # fatal=True)``) says the same as one that raised.
+        whole = outcome.reconcile(records)
+        failed = tuple(replace(f, fatal=True) for f in whole.failed)
+        return Outcome(whole.delivered, failed, whole.dead)
 
 
 def default_owner() -> str:

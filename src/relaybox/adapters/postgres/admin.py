@@ -83,7 +83,7 @@ class PostgresAdmin(PostgresInsight):
               (SELECT count(*) FROM {t.events}) AS pending,
               (SELECT count(*) FROM {t.claims} c CROSS JOIN unnest(c.ids) AS i(id)
                 JOIN {t.events} e ON e.id = i.id WHERE c.expires_at > now()) AS in_flight,
-              (SELECT count(*) FROM {t.events} WHERE attempts > 0) AS retrying,
+              (SELECT count(*) FROM {t.events} WHERE last_error IS NOT NULL) AS retrying,
               (SELECT count(*) FROM {t.dead}) AS dead,
               (SELECT count(*) FROM {t.lanes} WHERE parked_at IS NOT NULL) AS parked,
               (SELECT extract(epoch FROM now() - min(created_at)) FROM {t.events}) AS oldest

@@ -23,7 +23,7 @@ class PostgresInsight:
             SELECT e.event_id, e.topic, e.key, e.attempts, e.last_error,
                    nullif(greatest(e.available_at, l.available_at, now()), now()) AS next_try
             FROM {t.events} e LEFT JOIN {t.lanes} l ON l.lane = e.lane
-            WHERE e.attempts > 0
+            WHERE e.last_error IS NOT NULL
             ORDER BY next_try NULLS FIRST, e.id
             LIMIT $1
             """,
@@ -43,7 +43,7 @@ class PostgresInsight:
             SELECT topic, sum(pending)::bigint AS pending, sum(retrying)::bigint AS retrying,
                    sum(dead)::bigint AS dead
             FROM (
-                SELECT topic, count(*) AS pending, count(*) FILTER (WHERE attempts > 0)
+                SELECT topic, count(*) AS pending, count(*) FILTER (WHERE last_error IS NOT NULL)
                        AS retrying, 0 AS dead
                 FROM {t.events} GROUP BY topic
                 UNION ALL

@@ -81,7 +81,7 @@ class SqliteAdmin(SqliteInsight):
                   (SELECT count(*) FROM {t.events}),
                   (SELECT count(*) FROM {t.claims} c, json_each(c.ids) j
                     JOIN {t.events} e ON e.id = j.value WHERE c.expires_at > {NOW}),
-                  (SELECT count(*) FROM {t.events} WHERE attempts > 0),
+                  (SELECT count(*) FROM {t.events} WHERE last_error IS NOT NULL),
                   (SELECT count(*) FROM {t.dead}),
                   (SELECT count(*) FROM {t.lanes} WHERE parked_at IS NOT NULL),
                   (SELECT {NOW} - min(created_at) FROM {t.events})"""

@@ -26,7 +26,7 @@ class SqliteInsight:
                     FROM (SELECT e.id, e.event_id, e.topic, e.key, e.attempts, e.last_error,
                                  max(e.available_at, coalesce(l.available_at, 0)) AS wait
                           FROM {t.events} e LEFT JOIN {t.lanes} l ON l.lane = e.lane
-                          WHERE e.attempts > 0)
+                          WHERE e.last_error IS NOT NULL)
                     ORDER BY next_try IS NOT NULL, next_try, id LIMIT ?""",
                 (limit,),
             ).fetchall()
@@ -42,7 +42,7 @@ class SqliteInsight:
         def work(conn: sqlite3.Connection) -> list[TopicCounts]:
             rows = conn.execute(
                 f"""SELECT topic, sum(pending), sum(retrying), sum(dead) FROM (
-                      SELECT topic, count(*) AS pending, sum(attempts > 0) AS retrying,
+                      SELECT topic, count(*) AS pending, sum(last_error IS NOT NULL) AS retrying,
                              0 AS dead
                       FROM {t.events} GROUP BY topic
                       UNION ALL
