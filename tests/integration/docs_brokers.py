@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-from docs_relay import Database, SmallOutbox, relay_lines, relay_once, unique
+from docs_relay import Database, SmallOutbox, refused, relay_lines, relay_once, unique
 from kafka_broker import Tansu, read_back
 
 from brokers import NATS_URL, REDIS_HOST, REDIS_PORT, REDIS_URL
 from docblocks import Block, run_python
-from relaybox import DestinationUnavailableError, Event, Outbox, PermanentError
+from relaybox import Event, Outbox, PermanentError
 from relaybox.testing import wait_until
 
 
@@ -36,7 +35,7 @@ async def redis_and_nats(found: Block, tmp_path: Path, **_: object) -> None:
     await admin.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "+@all")
     await js.add_stream(name=stream, subjects=[f"shop.{topic}"])
     try:
-        await refused(to_redis[3], {"REDIS_PASSWORD": "not-the-password"})
+        await refused(to_redis[3], {"REDIS_PASSWORD": "not-the-password"}, "username-password")
         outbox.write(Event(topic, {"n": 1}, key="k"))
         await asyncio.to_thread(relay_once, to_redis, outbox.url, {"REDIS_PASSWORD": password})
         ((_id, fields),) = await admin.xrange(topic)
@@ -52,19 +51,6 @@ async def redis_and_nats(found: Block, tmp_path: Path, **_: object) -> None:
         await admin.aclose()
         await js.delete_stream(stream)
         await client.close()
-
-
-async def refused(url: str, environ: dict[str, str]) -> None:
-    """With a wrong password in the variable ``password_env`` names, Redis refuses the login."""
-    from relaybox.service import PublisherOptions, publisher_for
-    from relaybox.testing.messages import message
-
-    publisher = publisher_for(url, PublisherOptions(timeout=5.0, environ=environ))
-    try:
-        with pytest.raises(DestinationUnavailableError, match="username-password"):
-            await publisher.publish([message(1)])
-    finally:
-        await publisher.close()
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import base64
 import os
 from pathlib import Path
 
-from docs_relay import SmallOutbox, relay_block, relay_lines, relay_once, unique
+from docs_relay import SmallOutbox, refused, relay_block, relay_lines, relay_once, unique
 
 from docblocks import Block
 from relaybox import Event, Message
@@ -33,9 +33,11 @@ async def rabbitmq(found: Block, tmp_path: Path, **_: object) -> None:
         channel = await connection.channel()
         queue = await channel.declare_queue(first)
         exchange = await channel.declare_exchange("events", aio_pika.ExchangeType.DIRECT)
-        bound = await channel.declare_queue(second)
+        # Named apart from the routing key, so the default exchange could not reach it.
+        bound = await channel.declare_queue(f"{second}-bound")
         await bound.bind(exchange, routing_key=second)
         try:
+            await refused(direct[3], {"RABBIT_PASSWORD": "not-the-password"}, "Authentication")
             outbox.write(Event(first, {"n": 1}, key="k"))
             await asyncio.to_thread(relay_once, direct, outbox.url, env)
             outbox.write(Event(second, {"n": 2}, key="k"))
@@ -47,7 +49,7 @@ async def rabbitmq(found: Block, tmp_path: Path, **_: object) -> None:
                 assert got.headers["relaybox-key"] == "k"
         finally:
             await channel.queue_delete(first)
-            await channel.queue_delete(second)
+            await channel.queue_delete(f"{second}-bound")
 
 
 async def mqtt(found: Block, tmp_path: Path, **_: object) -> None:

@@ -4,6 +4,7 @@ Each line goes through the real command line (:func:`relay_lines`) with
 ``--once`` added, so it relays what is due and exits; ``export NAME=VALUE``
 lines set the environment of the lines after them. The outbox is a SQLite
 file (:class:`SmallOutbox`) unless the block names its own database.
+:func:`refused` shows that a ``password_env`` variable is what the login uses.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import uuid
 from pathlib import Path
 from typing import Protocol
 
+import pytest
 from click.testing import CliRunner
 
 from docblocks import Block, swapped
-from relaybox import Event, Outbox
+from relaybox import DestinationUnavailableError, Event, Outbox
 from relaybox.cli import relaybox
 
 
@@ -87,3 +89,19 @@ def relay_block(found: Block, replacements: dict[str, str], db: str, env: dict[s
                 env[name] = value
         else:
             relay_once(words, db, env)
+
+
+async def refused(url: str, environ: dict[str, str], match: str) -> None:
+    """With a wrong password in the variable ``password_env`` names, the broker refuses the login.
+
+    So a URL that relays proves its password was read from that variable.
+    """
+    from relaybox.service import PublisherOptions, publisher_for
+    from relaybox.testing.messages import message
+
+    publisher = publisher_for(url, PublisherOptions(timeout=5.0, environ=environ))
+    try:
+        with pytest.raises(DestinationUnavailableError, match=match):
+            await publisher.publish([message(1)])
+    finally:
+        await publisher.close()
