@@ -23,6 +23,9 @@ DOCUMENTS = (
     "docs/architecture.md",
     "docs/reference.md",
     "docs/delivery.md",
+    "docs/brokers.md",
+    "docs/kafka.md",
+    "docs/rabbitmq-mqtt-webhooks.md",
 )
 WIDTH = 40
 """Characters of a block's first line kept in its name."""

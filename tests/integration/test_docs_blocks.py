@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from docs_brokers import kafka_consume, kafka_relay, redis_and_nats
+from docs_destinations import mqtt, rabbitmq, webhooks
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from docblocks import ROOT, Block, block, blocks, command_lines, run_python, swapped
@@ -719,6 +721,12 @@ CHECKS: dict[str, tuple[Check, dict[str, object]]] = {
         flow_diagram,
         {},
     ),
+    "docs/brokers.md: relaybox relay --to 'redis://app@cache:6": (redis_and_nats, {}),
+    "docs/kafka.md: relaybox relay --db postgresql://... --t": (kafka_relay, {}),
+    "docs/kafka.md: from relaybox import StreamingCoordinato": (kafka_consume, {}),
+    "docs/rabbitmq-mqtt-webhooks.md: relaybox relay --to 'amqp://app@rabbit:5": (rabbitmq, {}),
+    "docs/rabbitmq-mqtt-webhooks.md: relaybox relay --to 'mqtt://relay@broker": (mqtt, {}),
+    "docs/rabbitmq-mqtt-webhooks.md: export RELAYBOX_WEBHOOK_SECRET='whsec_..": (webhooks, {}),
 }
 
 
