@@ -8,11 +8,12 @@ restarts a broker of its own instead).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import replace
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from kafka_broker import Tansu, tansu
 
 from relaybox.adapters.kafka import from_url
@@ -27,28 +28,36 @@ from relaybox.testing.publisher_contract import PublisherContract, Received
 pytestmark = pytest.mark.integration
 __all__ = ["tansu"]
 
+END = "contract-end-of-partition"
 TOO_LARGE = 2 * 1024 * 1024
 """Over librdkafka's ``message.max.bytes`` (1 MB by default): refused before it is sent."""
 
 
 def everything(bootstrap: str, topic: str) -> list[Received]:
-    """Every message of ``topic`` up to each partition's high watermark, partition by partition."""
+    """Every message of ``topic``, each partition in order, up to an end marker written last.
+
+    (tansu's high watermarks do not count records, so the marker says where a partition ends.)
+    """
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}"})
     try:
-        got: list[Received] = []
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition(topic, p, low)])
-            while True:
-                batch = [m for m in consumer.consume(1000, 10) if m.error() is None]
-                assert batch, f"partition {p} of {topic} ends short of offset {high}"
-                for r in map(record_of, batch):
+            producer.produce(topic, b"", partition=p, headers=[(END, b"1")])
+        assert producer.flush(10) == 0, "the end markers were not acknowledged"
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        got: list[Received] = []
+        ended: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(ended) < len(partitions):
+            assert time.monotonic() < deadline, f"end markers of {topic} never read back"
+            batch = [m for m in consumer.consume(1000, 0.5) if m.error() is None]
+            for m in batch:
+                r = record_of(m)
+                if END in dict(r.raw_headers):
+                    ended.add(m.partition() or 0)
+                else:
                     got.append(Received(r.id, r.key, r.type, r.topic, r.headers, r.payload))
-                if (batch[-1].offset() or 0) + 1 >= high:
-                    break
         return got
     finally:
         consumer.close()
