@@ -147,7 +147,11 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--keys", type=int, default=1000, help="distinct keys (1000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each figure; best kept (3)")
     parser.add_argument("--dsn", default=DSN, help="PostgreSQL DSN of the outbox")
-    return parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="20000 events, best of 2")
+    args = parser.parse_args()
+    if args.quick:
+        args.events, args.repeat = 20_000, 2
+    return args
 
 
 if __name__ == "__main__":

@@ -79,8 +79,19 @@ def _topic() -> str:
 
 
 def publisher_url() -> str:
-    """The relay publisher's URL, sending every event to a fresh topic."""
-    return f"kafka://{BOOTSTRAP}?acks=all&topic={_topic()}"
+    """The relay publisher's URL, sending every event to a fresh topic.
+
+    The topic is created (auto-created by a warm-up message, as in :func:`raw_rate`) before
+    the relay's timing starts, so both rates leave topic creation out.
+    """
+    from confluent_kafka import Producer
+
+    topic = _topic()
+    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    producer.produce(topic, b"warm-up")
+    if producer.flush(10):
+        raise RuntimeError(f"could not create the Kafka topic {topic}")
+    return f"kafka://{BOOTSTRAP}?acks=all&topic={topic}"
 
 
 async def reset() -> None:

@@ -68,6 +68,18 @@ async def test_a_key_that_failed_is_not_sent_further() -> None:
     assert [n for n in wire.written if n % 3 == 1] == [1]
 
 
+async def test_a_message_refused_before_the_wire_holds_back_its_key_already_queued() -> None:
+    async def send(m: Message) -> None:
+        if m.row_id == 1:
+            raise PermanentError("refused before writing")  # no suspension first
+        written.append(m.row_id)
+
+    written: list[int] = []
+    outcome = await publish_pipelined(batch(), send, window=100, within=5)
+    assert [n for n in written if n % 3 == 1] == []
+    assert sorted(f.record.row_id for f in outcome.failed) == [1, 4, 7, 10]
+
+
 async def test_unacknowledged_messages_fail_as_unavailable_when_time_is_up() -> None:
     outcome = await publish_pipelined(batch(), Wire(hang={2}).send, window=100, within=0.05)
     errors = {f.record.row_id: f.error for f in outcome.failed}

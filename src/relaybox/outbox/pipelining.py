@@ -58,6 +58,9 @@ async def _send_all(
 
     async def one(index: int, message: Message) -> None:
         try:
+            # Tasks are created before earlier ones run: a key may have failed meanwhile.
+            if message.key in failed_keys:
+                return
             await send(message)
         except Exception as exc:
             errors[index] = exc
