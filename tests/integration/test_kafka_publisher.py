@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from confluent_kafka import Producer
 from kafka_broker import Tansu, free_port, own_broker, read_back, tansu, unique
 
 from relaybox.adapters.kafka import KafkaPublisher, KafkaSettings, from_url
@@ -197,3 +198,31 @@ def test_url_options_reach_the_client_and_secrets_come_from_the_environment() ->
     assert settings.transactional_id == "t1"
     assert settings.idempotent
     assert "s3cret" not in repr(KafkaPublisher(settings))
+
+
+async def test_a_publisher_through_the_callers_producer_leaves_it_usable(tansu: Tansu) -> None:
+    topic = unique("orders")
+    await asyncio.to_thread(tansu.create_topic, topic, 3)
+    producer = Producer(
+        {"bootstrap.servers": tansu.bootstrap, "acks": "all", "enable.idempotence": True}
+    )
+    batch = [
+        message(n, key=f"k{n % 4}", topic="orders", headers={"traceparent": TRACE})
+        for n in range(40)
+    ]
+    kafka = KafkaPublisher.from_producer(producer, topics=TopicMap(overrides={"orders": topic}))
+    outcome = await kafka.publish(batch)
+    await kafka.close()
+
+    assert len(outcome.delivered) == 40
+    producer.produce(topic, b"the caller's own", key=b"mine")  # still the caller's to use
+    assert await asyncio.to_thread(producer.flush, 10) == 0
+    read = await asyncio.to_thread(read_back, tansu.bootstrap, topic, 41)
+    ids: dict[bytes | None, list[int]] = {}
+    for m in read:
+        headers = dict(m.headers() or [])
+        if m.key() != b"mine":
+            assert headers["traceparent"] == TRACE.encode()
+            ids.setdefault(m.key(), []).append(int(headers["event-id"].decode()[3:]))
+    assert sorted(n for got in ids.values() for n in got) == list(range(40))
+    assert all(got == sorted(got) for got in ids.values())

@@ -11,11 +11,12 @@ from dataclasses import replace
 
 import nats
 import pytest
+from broker_checks import TRACEPARENT, keyed_batch
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from brokers import NATS_URL, start_nats, stop_nats
-from relaybox.adapters.nats import JetStreamSource, nats_publisher
+from relaybox.adapters.nats import JetStreamPublisher, JetStreamSource, nats_publisher
 from relaybox.adapters.nats.headers import EVENT_ID, EVENT_KEY, EVENT_TOPIC, EVENT_TYPE
 from relaybox.core.errors import PermanentError
 from relaybox.core.events import Message
@@ -171,3 +172,25 @@ async def test_the_pull_source_outlives_a_server_restart() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert task.exception() is None
+
+
+async def test_a_publisher_from_the_callers_client_leaves_it_open() -> None:
+    stream = await fresh_stream()
+    sent = keyed_batch(40, 4, topic="orders")
+    client = await nats.connect(NATS_URL)
+    try:
+        publisher = JetStreamPublisher.from_client(
+            client, topics=TopicMap(stream + ".{topic}"), timeout=10.0
+        )
+        outcome = await publisher.publish(sent)
+        await publisher.close()
+
+        assert len(outcome.delivered) == 40
+        assert client.is_connected
+        await client.flush(timeout=5)
+    finally:
+        await client.close()
+    received = await stored(stream)
+    assert [r.id for r in received] == [m.id for m in sent]  # the batch is grouped by key
+    assert [r.payload for r in received] == [m.payload for m in sent]
+    assert {r.headers["traceparent"] for r in received} == {TRACEPARENT}

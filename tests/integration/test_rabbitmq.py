@@ -255,3 +255,19 @@ async def test_a_broker_stopped_during_a_relay_run_loses_nothing(
     assert (status.pending, status.dead) == (0, 0)
     received = await read(queue, 400, within=30)
     assert {m.id for m in received} == {e.id for e in events}
+
+
+async def test_a_publisher_on_the_callers_connection_leaves_it_open(queue: str) -> None:
+    sent = keyed_batch(60, 6, topic=queue)
+    async with await aio_pika.connect_robust(URL) as connection:
+        amqp = RabbitPublisher.from_connection(connection, TopicMap(), timeout=5.0)
+        outcome = await amqp.publish(sent)
+        await amqp.close()
+
+        assert len(outcome.delivered) == 60
+        assert not connection.is_closed
+        channel = await connection.channel()  # the connection still works
+        await channel.close()
+    received = await read(queue, 60)
+    assert_intact(sent, received)
+    assert_key_order(received)

@@ -7,6 +7,7 @@ import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 from aiohttp import web
 from broker_checks import PgOutbox, assert_key_order, keyed_batch, step_events
@@ -167,4 +168,19 @@ async def test_events_committed_in_postgres_reach_the_receiver_through_the_cli(
     assert "delivered 90" in result.output, result.output
     assert receiver.forged == 0
     assert sorted(m.id for m in receiver.received) == sorted(e.id for e in events)
+    assert_key_order(receiver.received)
+
+
+async def test_a_publisher_with_the_callers_session_leaves_it_open(receiver: Receiver) -> None:
+    sent = keyed_batch(40, 4, topic="orders")
+    address = WebhookAddress.parse(receiver.url, environ=ENV)
+    async with aiohttp.ClientSession() as session:
+        hooks = WebhookPublisher(address, TopicMap(overrides={"orders": "ok"}), session=session)
+        outcome = await hooks.publish(sent)
+        await hooks.close()
+
+        assert len(outcome.delivered) == 40, outcome.failed[:3]
+        assert not session.closed
+    assert receiver.forged == 0
+    assert sorted(m.id for m in receiver.received) == sorted(m.id for m in sent)
     assert_key_order(receiver.received)

@@ -13,7 +13,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "the Kafka adapter needs confluent-kafka: pip install 'relaybox[kafka]'"
     ) from exc
 
-from relaybox.adapters.kafka.publisher import KafkaPublisher, from_url
+from relaybox.adapters.kafka.destination import from_url
+from relaybox.adapters.kafka.publisher import KafkaPublisher
 from relaybox.adapters.kafka.record import KafkaRecord
 from relaybox.adapters.kafka.settings import KafkaSettings
 from relaybox.adapters.kafka.source import KafkaSource, source_from_url

@@ -6,8 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
 from confluent_kafka import KafkaException, Producer
 
@@ -22,24 +21,6 @@ from relaybox.core.outcome import Outcome
 from relaybox.outbox.routing import TopicMap
 
 log = logging.getLogger("relaybox.kafka")
-
-
-class Options(Protocol):
-    """What the factory reads of the publisher options every URL-built publisher gets."""
-
-    @property
-    def topics(self) -> TopicMap: ...
-
-    @property
-    def timeout(self) -> float: ...
-
-
-def from_url(url: str, options: Options) -> KafkaPublisher:
-    """A :class:`KafkaPublisher` for ``kafka://...`` (options as :mod:`.settings` lists)."""
-    environ: Mapping[str, str] | None = getattr(options, "environ", None)
-    settings = KafkaSettings.parse(url, environ)
-    topics = TopicMap(settings.topic) if settings.topic else options.topics
-    return KafkaPublisher(settings, topics=topics, timeout=options.timeout)
 
 
 class KafkaPublisher:
@@ -63,6 +44,7 @@ class KafkaPublisher:
       :mod:`.delivery` on the duplicates this may make.
     * With ``transactional_id`` each batch is one Kafka transaction (see
       :mod:`.transaction`).
+    * :meth:`from_producer` publishes through a caller's producer instead.
     """
 
     def __init__(
@@ -77,6 +59,29 @@ class KafkaPublisher:
         self._ready = False  # transactions initialised
         self._lock = threading.Lock()  # one batch at a time, held by the worker thread
         self.batches = 0
+        self._owned = True
+
+    @classmethod
+    def from_producer(
+        cls, producer: Producer, *, topics: TopicMap | None = None, timeout: float = 10.0
+    ) -> KafkaPublisher:
+        """Publish through ``producer``, which the caller configured and owns.
+
+        A producer, not a config: librdkafka producers are thread-safe and meant
+        to be shared, and the caller's may already carry TLS or SASL settings.
+        Give it ``enable.idempotence=true`` (with ``acks=all``) so its retries
+        neither reorder nor duplicate a key's messages; transactions are for
+        URL-built publishers only. Routing, timeout and errors are as for
+        :func:`from_url`; delivery reports are served on the publisher's worker
+        thread while a call runs, the caller's too. :meth:`close` neither
+        flushes nor drops the producer, and a producer that failed fatally is
+        reported on each call but never replaced.
+        """
+        publisher = cls(
+            KafkaSettings({}, redacted="kafka (a given producer)"), topics=topics, timeout=timeout
+        )
+        publisher._producer, publisher._owned = producer, False
+        return publisher
 
     async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
         if not messages:
@@ -127,10 +132,12 @@ class KafkaPublisher:
         return self._ready
 
     def _forget_if_fatal(self, deliveries: Deliveries) -> None:
-        if deliveries.fatal:  # the producer is unusable (fenced, idempotence broken)
+        if deliveries.fatal and self._owned:  # unusable (fenced, idempotence broken)
             self._producer = None
 
     def _close(self) -> None:
+        if not self._owned:
+            return  # the caller's producer: the caller flushes it
         with self._lock:
             producer, self._producer = self._producer, None
             if producer is not None:

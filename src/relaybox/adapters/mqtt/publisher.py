@@ -5,23 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import socket
 from collections.abc import Sequence
-from typing import Any
 
 import aiomqtt
 
 from relaybox.adapters.mqtt.address import MqttAddress, PublishOptions
+from relaybox.adapters.mqtt.connection import (
+    allow_window,
+    new_client,
+    receive_maximum,
+    where,
+    without_delay,
+)
 from relaybox.adapters.mqtt.envelope import properties
-from relaybox.core.errors import DestinationUnavailableError, PermanentError
+from relaybox.core.errors import ConfigurationError, DestinationUnavailableError, PermanentError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
 from relaybox.outbox.pipelining import publish_pipelined
 from relaybox.outbox.routing import TopicMap
-
-NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-"""Without it, Nagle's algorithm holds back small PUBLISH packets while PUBACKs
-are outstanding: QoS 1 then runs at 0.5-2k messages/s on loopback."""
 
 
 class MqttPublisher:
@@ -36,6 +37,8 @@ class MqttPublisher:
       the protocol's limit) fails alone with :class:`PermanentError`.
     * Key order: :func:`~relaybox.outbox.pipelining.publish_pipelined` (MQTT
       keeps the order of one client's messages on a topic).
+    * :meth:`from_client` publishes through a client the caller opened; the
+      publisher never connects, reconnects nor closes it.
     """
 
     def __init__(self, address: MqttAddress, topics: TopicMap, *, timeout: float = 10.0) -> None:
@@ -45,6 +48,37 @@ class MqttPublisher:
         self._client: aiomqtt.Client | None = None
         self._window = address.window
         self._connecting = asyncio.Lock()
+        self._owned = True
+
+    @classmethod
+    def from_client(
+        cls,
+        client: aiomqtt.Client,
+        topics: TopicMap,
+        *,
+        qos: int = 1,
+        window: int = 1000,
+        timeout: float = 10.0,
+    ) -> MqttPublisher:
+        """Publish through ``client``, which the caller has connected (``async with``) and owns.
+
+        Routing, timeout and errors are as for a URL-built publisher, but the
+        publisher does not close the client, not even in :meth:`close`, nor
+        reconnect it: while it is disconnected, calls fail with
+        :class:`DestinationUnavailableError`. It needs MQTT 5 for the user
+        properties. Keep ``window`` at or under the broker's Receive Maximum
+        and the client's ``max_inflight_messages``; Nagle's algorithm is
+        turned off on the client's socket at the first publish.
+        """
+        if qos not in (1, 2):
+            raise ConfigurationError(f"qos must be 1 or 2, got {qos!r}")
+        host, _, port = where(client).removeprefix("mqtt://").rpartition(":")
+        publisher = cls(
+            MqttAddress(host, int(port), qos=qos, window=window), topics, timeout=timeout
+        )
+        publisher._client, publisher._owned = client, False
+        allow_window(client, window)
+        return publisher
 
     async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
         if not messages:
@@ -52,6 +86,8 @@ class MqttPublisher:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         client = await self._connected()  # bounded by the timeout as well
+        if not self._owned:
+            without_delay(client)
         qos, where = self._address.qos, self._address.where
 
         async def send(message: Message) -> None:
@@ -75,8 +111,8 @@ class MqttPublisher:
         async with self._connecting:
             if self._client is not None:
                 return self._client
-            client = self._new_client()
-            limit = _receive_maximum(client)
+            client = new_client(self._address, self._timeout)
+            limit = receive_maximum(client)
             try:
                 async with asyncio.timeout(self._timeout):
                     await client.__aenter__()
@@ -88,27 +124,9 @@ class MqttPublisher:
             self._client = client
             return client
 
-    def _new_client(self) -> aiomqtt.Client:
-        a = self._address
-        client = aiomqtt.Client(
-            a.host,
-            a.port,
-            username=a.username,
-            password=a.password,
-            identifier=a.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            timeout=self._timeout,
-            max_inflight_messages=a.window,
-            tls_params=aiomqtt.TLSParameters() if a.tls else None,
-            socket_options=[NO_DELAY],
-        )
-        # A full window of publishes awaiting acks is the plan, not a backlog to warn about.
-        client.pending_calls_threshold = a.window + 1
-        return client
-
     async def _drop(self, client: aiomqtt.Client) -> None:
-        """Forget a broken connection, so the next call opens a new one."""
-        if self._client is client:
+        """Forget a broken connection, so the next call opens a new one (of our own)."""
+        if self._client is client and self._owned:
             self._client = None
             with contextlib.suppress(aiomqtt.MqttError):  # already gone: nothing to close
                 await client.__aexit__(None, None, None)
@@ -120,21 +138,6 @@ class MqttPublisher:
     def __repr__(self) -> str:
         state = "connected" if self._client is not None else "idle"
         return f"MqttPublisher({self._address.where}, qos={self._address.qos}, {state})"
-
-
-def _receive_maximum(client: aiomqtt.Client) -> list[int]:
-    """A cell that holds the broker's Receive Maximum once the client is connected."""
-    cell = [65535]  # the protocol's default when the broker names none
-    paho = client._client  # aiomqtt keeps no CONNACK properties
-    forward = paho.on_connect
-
-    def on_connect(*args: Any) -> None:
-        props = args[4] if len(args) > 4 else None
-        cell[0] = getattr(props, "ReceiveMaximum", None) or cell[0]
-        forward(*args)  # type: ignore[misc]
-
-    paho.on_connect = on_connect
-    return cell
 
 
 def from_url(url: str, options: PublishOptions) -> MqttPublisher:

@@ -10,16 +10,15 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from relaybox.adapters.nats.acks import Acks, is_outage, settle
-from relaybox.adapters.nats.faults import UNREACHABLE, rejected, unavailable
-from relaybox.adapters.nats.headers import message_headers
+from relaybox.adapters.nats.acks import is_outage, settle
+from relaybox.adapters.nats.faults import UNREACHABLE, unavailable
+from relaybox.adapters.nats.sending import hand_over
 from relaybox.adapters.nats.streams import StreamLimits
 from relaybox.core.errors import (
     ConfigurationError,
-    DestinationUnavailableError,
 )
 from relaybox.core.events import Message
-from relaybox.core.outcome import Failure, Outcome
+from relaybox.core.outcome import Outcome
 from relaybox.outbox.publishers import screen
 from relaybox.outbox.routing import TopicMap
 
@@ -42,6 +41,7 @@ class JetStreamPublisher:
     alone; its key's later messages, already stored, count as delivered.)
     What is unacknowledged after ``timeout`` fails with
     ``DestinationUnavailableError``; connecting is lazy, on the first publish.
+    :meth:`from_client` publishes through a caller's connection instead.
     """
 
     def __init__(
@@ -65,6 +65,32 @@ class JetStreamPublisher:
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self._limits = StreamLimits(max_retry_delay)
+        self._owned = True
+
+    @classmethod
+    def from_client(
+        cls,
+        client: Client,
+        *,
+        topics: TopicMap | None = None,
+        timeout: float = 10.0,
+        max_retry_delay: float = 600.0,
+        max_pending: int = 4000,
+    ) -> JetStreamPublisher:
+        """Publish through ``client``, a connection the caller opened and owns.
+
+        Routing, timeout and error mapping are as for a URL-built publisher;
+        reconnecting is the client's own (nats-py reconnects by itself). The
+        publisher does not close the client, not even in :meth:`close`.
+        """
+        url = client.connected_url  # named without its credentials
+        where = f"nats://{url.hostname}:{url.port}" if url else "nats"
+        publisher = cls(
+            [], topics=topics, timeout=timeout, max_retry_delay=max_retry_delay, where=where
+        )
+        publisher._client, publisher._owned = client, False
+        publisher._js = client.jetstream(publish_async_max_pending=max_pending)
+        return publisher
 
     async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
         deadline = asyncio.get_running_loop().time() + self._timeout
@@ -75,7 +101,7 @@ class JetStreamPublisher:
         except UNREACHABLE as exc:
             raise unavailable(self._where, exc) from exc
         sendable, failed = screen(messages, self._refusal)
-        acks, unsent = await self._send(js, sendable, deadline)
+        acks, unsent = await hand_over(js, sendable, deadline, self._topics, self._where)
         delivered, ack_failures = await settle(acks, deadline)
         lost = [*unsent, *ack_failures]
         if not delivered and not failed and lost and all(is_outage(f.error) for f in lost):
@@ -95,51 +121,6 @@ class JetStreamPublisher:
             return exc
         return self._limits.refusal(subject, message)
 
-    async def _send(
-        self, js: JetStreamContext, messages: Sequence[Message], deadline: float
-    ) -> tuple[Acks, list[Failure[Message]]]:
-        """Hand every message to the connection in order; a refused one blocks its key."""
-        acks: Acks = []
-        verdicts: dict[int, BaseException] = {}
-        blocked: set[str] = set()
-        position = 0
-        subjects: dict[str, str] = {}
-        try:
-            async with asyncio.timeout_at(deadline):
-                for message in messages:
-                    if message.key not in blocked:
-                        subject = subjects.get(message.topic)
-                        if subject is None:
-                            subject = subjects[message.topic] = self._subject(message)
-                        try:
-                            # No wait_stall: with one, every call yields to the loop and
-                            # nats-py flushes each message alone (7x slower, measured).
-                            future = await js.publish_async(
-                                subject, message.payload, headers=message_headers(message)
-                            )
-                            acks.append((message, future))
-                        except UNREACHABLE:
-                            raise
-                        except Exception as exc:
-                            error = rejected(exc)
-                            if isinstance(error, DestinationUnavailableError):
-                                raise error from exc
-                            verdicts[id(message)] = error
-                            blocked.update([message.key] if message.key is not None else [])
-                    position += 1
-        except (DestinationUnavailableError, *UNREACHABLE) as exc:
-            outage = unavailable(self._where, exc)
-            for message in messages[position:]:
-                verdicts.setdefault(id(message), outage)
-        sent = {id(message) for message, _ in acks}
-        rest = [m for m in messages if id(m) not in sent]
-        unjudged, failures = screen(rest, lambda m: verdicts.get(id(m)))
-        failures.extend(Failure(m, unavailable(self._where, TimeoutError())) for m in unjudged)
-        return acks, failures
-
-    def _subject(self, message: Message) -> str:
-        return self._topics.destination(message.topic)
-
     async def _jetstream(self) -> JetStreamContext:
         if self._js is None:
             self._client = await nats.connect(
@@ -157,6 +138,8 @@ class JetStreamPublisher:
         log.warning("NATS at %s: %s", self._where, str(exc) or type(exc).__name__)
 
     async def close(self) -> None:
+        if not self._owned:
+            return  # the caller's connection: the caller closes it
         client, self._client, self._js = self._client, None, None
         if client is not None and not client.is_closed:
             await client.close()

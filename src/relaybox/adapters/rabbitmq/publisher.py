@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Sequence
 
 import aio_pika
-import aiormq.exceptions
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
 from relaybox.adapters.rabbitmq.address import PublishOptions, RabbitAddress
 from relaybox.adapters.rabbitmq.envelope import mapped, outgoing
+from relaybox.adapters.rabbitmq.exchanges import exchange_named
 from relaybox.core.errors import DestinationUnavailableError, PermanentError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
@@ -32,16 +32,46 @@ class RabbitPublisher:
       (checked once per exchange, before anything is sent there). A nack is a
       :class:`~relaybox.core.errors.TemporaryError`.
     * Key order: :func:`~relaybox.outbox.pipelining.publish_pipelined`.
+    * :meth:`from_connection` publishes on a caller's connection instead.
     """
 
     def __init__(self, address: RabbitAddress, topics: TopicMap, *, timeout: float = 10.0) -> None:
         self._address = address
         self._topics = topics
         self._timeout = timeout
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange | PermanentError] = {}
         self._connecting = asyncio.Lock()
+        self._owned = True
+
+    @classmethod
+    def from_connection(
+        cls,
+        connection: AbstractConnection,
+        topics: TopicMap,
+        *,
+        exchange: str | None = None,
+        window: int = 1000,
+        persistent: bool = True,
+        timeout: float = 10.0,
+    ) -> RabbitPublisher:
+        """Publish on ``connection``, which the caller opened and owns.
+
+        The publisher opens its own channels on it (publisher confirms and
+        returned messages need a channel set up for them) and closes only
+        those: :meth:`close` leaves the connection open. ``exchange``,
+        ``window`` and ``persistent`` mean what the URL's options do
+        (:class:`~relaybox.adapters.rabbitmq.address.RabbitAddress`); routing,
+        timeout and errors are as for a URL-built publisher. A robust
+        connection (``aio_pika.connect_robust``) recovers from an outage by itself.
+        """
+        url = getattr(connection, "url", None)  # on every aio-pika connection, not in its ABC
+        where = f"{url.scheme}://{url.host}:{url.port}" if url is not None else "amqp"
+        address = RabbitAddress("", where, exchange, window, persistent)
+        publisher = cls(address, topics, timeout=timeout)
+        publisher._connection, publisher._owned = connection, False
+        return publisher
 
     async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
         if not messages:
@@ -94,32 +124,20 @@ class RabbitPublisher:
             return self._channel
 
     async def _exchange(self, channel: AbstractChannel, name: str) -> None:
-        if name in self._exchanges:
-            return
-        if not name:
-            self._exchanges[name] = channel.default_exchange
-            return
-        assert self._connection is not None
-        # A passive declare of a missing exchange closes its channel: use a spare one.
-        try:
-            async with asyncio.timeout(self._timeout):
-                probe = await self._connection.channel()
-                async with probe:
-                    await probe.get_exchange(name, ensure=True)
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            self._exchanges[name] = PermanentError(
-                f"exchange {name!r} does not exist at {self._address.where}"
+        if name not in self._exchanges:
+            assert self._connection is not None
+            self._exchanges[name] = await exchange_named(
+                self._connection, channel, name, self._timeout, self._address.where
             )
-            return
-        except Exception as exc:
-            raise DestinationUnavailableError(
-                f"cannot check exchange {name!r} at {self._address.where}: {exc!r}"
-            ) from exc
-        self._exchanges[name] = await channel.get_exchange(name, ensure=False)
 
     async def close(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
+        channel, self._channel = self._channel, None
         self._exchanges.clear()
+        if not self._owned:  # the caller's connection: close only the channel opened on it
+            if channel is not None and not channel.is_closed:
+                await channel.close()
+            return
+        connection, self._connection = self._connection, None
         if connection is not None:
             await connection.close()
 

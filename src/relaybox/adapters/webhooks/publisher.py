@@ -34,13 +34,26 @@ class WebhookPublisher:
       ``concurrency`` requests per host. The whole call ends within
       ``timeout``: events it could not finish fail with
       :class:`DestinationUnavailableError`.
+    * ``session``: a caller's session to send through (its TLS, auth, pools)
+      instead of one of the publisher's own. The caller owns it: :meth:`close`
+      leaves it open, and its connector's limits apply as well as
+      ``concurrency``. Once the caller closes it, calls fail with
+      :class:`DestinationUnavailableError`.
     """
 
-    def __init__(self, address: WebhookAddress, topics: TopicMap, *, timeout: float = 10.0):
+    def __init__(
+        self,
+        address: WebhookAddress,
+        topics: TopicMap,
+        *,
+        timeout: float = 10.0,
+        session: aiohttp.ClientSession | None = None,
+    ):
         self._address = address
         self._topics = topics
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._session = session
+        self._owned = session is None
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
     async def publish(self, messages: Sequence[Message], /) -> Outcome[Message]:
@@ -111,6 +124,11 @@ class WebhookPublisher:
         return headers
 
     def _open(self) -> aiohttp.ClientSession:
+        if not self._owned:
+            assert self._session is not None
+            if self._session.closed:
+                raise DestinationUnavailableError("the session given to this publisher is closed")
+            return self._session
         if self._session is None or self._session.closed:
             per_host = self._address.concurrency
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=per_host)
@@ -118,6 +136,8 @@ class WebhookPublisher:
         return self._session
 
     async def close(self) -> None:
+        if not self._owned:
+            return  # the caller's session: the caller closes it
         session, self._session = self._session, None
         if session is not None:
             await session.close()
