@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from brokers import REDIS_HOST, REDIS_PORT, REDIS_URL
 from confluent_kafka import Producer
 from kafka_broker import Tansu, tansu, unique
 from redis import Redis
+
+from brokers import REDIS_HOST, REDIS_PORT, REDIS_URL
 
 pytestmark = pytest.mark.integration
 __all__ = ["tansu"]
