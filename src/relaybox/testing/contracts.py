@@ -111,10 +111,12 @@ class StreamSourceContract(Generic[T]):
         seen: list[T] = []
         if count == 0:
             return seen
-        async for record in source.records():
+        stream = source.records()
+        async for record in stream:
             seen.append(record)
             if len(seen) == count:
                 break
+        await _end(stream)
         return seen
 
     async def test_records_arrive_in_order(self) -> None:
@@ -148,6 +150,11 @@ class StreamSourceContract(Generic[T]):
         again = await anext(stream)
         assert self.identity(again) == self.identity(records[0])
         await source.ack(again)
-        if isinstance(stream, AsyncGenerator):  # end its reading before the close
-            await stream.aclose()
+        await _end(stream)
         await source.close()
+
+
+async def _end(stream: object) -> None:
+    """Close a generator a test stopped reading, as a coordinator does, not left to GC."""
+    if isinstance(stream, AsyncGenerator):
+        await stream.aclose()
