@@ -42,6 +42,8 @@ class RabbitQueueSource:
         self._closed = asyncio.Event()
 
     async def records(self) -> AsyncIterator[Message]:
+        if self._closed.is_set():
+            return  # a closed source opens no connection that nothing would close
         self._connection = await aio_pika.connect_robust(self._address.url)
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
