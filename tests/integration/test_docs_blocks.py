@@ -642,7 +642,7 @@ CHECKS: dict[str, tuple[Check, dict[str, object]]] = {
         readme_install,
         {},
     ),
-    "README.md: ./scripts/bench            # pipeline an": (
+    "README.md: ./scripts/bench            # pipeline, o": (
         readme_bench,
         {},
     ),
