@@ -39,6 +39,7 @@ from relaybox.outbox.relay import Relay
 from relaybox.outbox.settings import RelaySettings
 from relaybox.ports.publisher import Publisher
 from relaybox.service.publishers import PublisherOptions, publisher_for
+from relaybox.testing import message
 from relaybox.testing.publisher import MemoryPublisher
 
 RESULTS = Path(__file__).parent / "results"
@@ -68,6 +69,9 @@ async def relay_rate(dsn: str, rows: Sequence[BacklogRow], make: Callable[[], Pu
             await conn.close()
         publisher = make()
         try:
+            # Connecting, a producer's handshake and the topic's metadata happen on the
+            # first publish: done before the clock starts, as the raw side's set-up is.
+            await publisher.publish([message(0, topic=rows[0][1], key="warm-up")])
             relay = Relay(store, publisher, settings=RelaySettings(batch_size=1000))
             started = time.perf_counter()
             handled = await relay.drain()
@@ -123,7 +127,7 @@ def _publisher(section: ModuleType, options: PublisherOptions) -> Publisher:
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
-    found = sections()
+    found = [s for s in sections() if not args.only or s.NAME in args.only]
     rows = backlog(args.events, args.keys)
     print(
         f"brokers: {args.events} events, {args.keys} keys, batches of 1000, best of {args.repeat}"
@@ -148,6 +152,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each figure; best kept (3)")
     parser.add_argument("--dsn", default=DSN, help="PostgreSQL DSN of the outbox")
     parser.add_argument("--quick", action="store_true", help="20000 events, best of 2")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="run only this broker (repeatable)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.events, args.repeat = 20_000, 2
