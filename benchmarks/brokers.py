@@ -51,6 +51,8 @@ def sections() -> list[ModuleType]:
     """Every ``brokerbench`` module that imports (its client library is installed)."""
     found = []
     for info in pkgutil.iter_modules(brokerbench.__path__):
+        if info.name.startswith("_"):  # a helper, not a section
+            continue
         try:
             found.append(importlib.import_module(f"brokerbench.{info.name}"))
         except ImportError as exc:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import aiomqtt
 
@@ -65,34 +67,21 @@ async def reset() -> None:
     """Nothing to drop: nobody subscribes, so the broker keeps nothing."""
 
 
-async def _publisher_rate(events: int, payload: bytes, batch: int = 1000) -> float:
-    from relaybox.service.publishers import PublisherOptions, publisher_for
-    from relaybox.testing import message
-
-    messages = [message(n, key=f"k{n % 1000}", payload=payload) for n in range(events)]
-    publisher = publisher_for(publisher_url(), PublisherOptions(timeout=60.0))
-    try:
-        started = time.perf_counter()
-        for start in range(0, events, batch):
-            outcome = await publisher.publish(messages[start : start + batch])
-            assert not outcome.failed, outcome.failed[:1]
-        return events / (time.perf_counter() - started)
-    finally:
-        await publisher.close()
-
-
 async def _main(events: int = 20_000) -> None:
+    from brokerbench._alone import publisher_rate
+
     payload = b"x" * 300
     if not await available():
         print(f"{NAME}: no broker at {HOST}")
         return
     nagle = await raw_rate(events, payload, nodelay=False)
     nodelay = await raw_rate(events, payload)
-    relay = await _publisher_rate(events, payload)
+    relay = await publisher_rate(publisher_url(), events, payload)
     print(f"{NAME} raw QoS 1, Nagle on:             {nagle:>9,.0f}/s")
     print(f"{NAME} raw QoS 1, TCP_NODELAY:          {nodelay:>9,.0f}/s")
     print(f"{NAME} publisher (in-memory batches):   {relay:>9,.0f}/s")
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for brokerbench._alone
     asyncio.run(_main())

@@ -13,7 +13,9 @@ import base64
 import multiprocessing
 import os
 import socket
+import sys
 import time
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -83,32 +85,19 @@ async def reset() -> None:
     """Nothing to drop: the receiver keeps nothing."""
 
 
-async def _publisher_rate(events: int, payload: bytes, batch: int = 1000) -> float:
-    from relaybox.service.publishers import PublisherOptions, publisher_for
-    from relaybox.testing import message
-
-    messages = [message(n, key=f"k{n % 1000}", payload=payload) for n in range(events)]
-    publisher = publisher_for(publisher_url(), PublisherOptions(timeout=60.0))
-    try:
-        started = time.perf_counter()
-        for start in range(0, events, batch):
-            outcome = await publisher.publish(messages[start : start + batch])
-            assert not outcome.failed, outcome.failed[:1]
-        return events / (time.perf_counter() - started)
-    finally:
-        await publisher.close()
-
-
 async def _main(events: int = 10_000) -> None:
+    from brokerbench._alone import publisher_rate
+
     payload = b"x" * 300
     if not await available():
         print(f"{NAME}: the local receiver did not start")
         return
     raw = await raw_rate(events, payload)
-    relay = await _publisher_rate(events, payload)
+    relay = await publisher_rate(publisher_url(), events, payload)
     print(f"{NAME} raw aiohttp POST, {CONCURRENCY} in flight: {raw:>9,.0f}/s")
     print(f"{NAME} publisher, signed (in-memory batches): {relay:>9,.0f}/s")
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for brokerbench._alone
     asyncio.run(_main())

@@ -17,23 +17,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from relaybox.core.errors import ConfigurationError
-from relaybox.outbox.routing import TopicMap
 
 _OPTIONS = frozenset({"qos", "window", "password_env", "client_id"})
-
-
-class PublishOptions(Protocol):
-    """What a URL-built publisher is given besides its URL (``PublisherOptions``)."""
-
-    @property
-    def topics(self) -> TopicMap: ...
-
-    @property
-    def timeout(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import aiomqtt
 
-from relaybox.adapters.mqtt.address import MqttAddress, PublishOptions
+from relaybox.adapters.mqtt.address import MqttAddress
 from relaybox.adapters.mqtt.connection import (
     allow_window,
     new_client,
@@ -21,6 +21,7 @@ from relaybox.adapters.mqtt.envelope import properties
 from relaybox.core.errors import ConfigurationError, DestinationUnavailableError, PermanentError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
+from relaybox.outbox.destinations import PublisherOptions
 from relaybox.outbox.pipelining import publish_pipelined
 from relaybox.outbox.routing import TopicMap
 
@@ -140,8 +141,8 @@ class MqttPublisher:
         return f"MqttPublisher({self._address.where}, qos={self._address.qos}, {state})"
 
 
-def from_url(url: str, options: PublishOptions) -> MqttPublisher:
+def from_url(url: str, options: PublisherOptions) -> MqttPublisher:
     """The :data:`~relaybox.service.publishers.PublisherFactory` of ``mqtt://`` and ``mqtts://``."""
     # Options that name their environment (for tests, say) are read there, else os.environ.
-    address = MqttAddress.parse(url, getattr(options, "environ", None))
+    address = MqttAddress.parse(url, options.environ)
     return MqttPublisher(address, options.topics, timeout=options.timeout)

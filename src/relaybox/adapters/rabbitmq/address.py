@@ -20,21 +20,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from relaybox.core.errors import ConfigurationError
-from relaybox.outbox.routing import TopicMap
-
-
-class PublishOptions(Protocol):
-    """What a URL-built publisher is given besides its URL (``PublisherOptions``)."""
-
-    @property
-    def topics(self) -> TopicMap: ...
-
-    @property
-    def timeout(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
-from relaybox.adapters.rabbitmq.address import PublishOptions, RabbitAddress
+from relaybox.adapters.rabbitmq.address import RabbitAddress
 from relaybox.adapters.rabbitmq.envelope import mapped, outgoing
 from relaybox.adapters.rabbitmq.exchanges import exchange_named
 from relaybox.core.errors import DestinationUnavailableError, PermanentError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
+from relaybox.outbox.destinations import PublisherOptions
 from relaybox.outbox.pipelining import publish_pipelined
 from relaybox.outbox.routing import TopicMap
 
@@ -147,8 +148,8 @@ class RabbitPublisher:
         return f"RabbitPublisher({where}, exchange={exchange!r}, {state})"
 
 
-def from_url(url: str, options: PublishOptions) -> RabbitPublisher:
+def from_url(url: str, options: PublisherOptions) -> RabbitPublisher:
     """The :data:`~relaybox.service.publishers.PublisherFactory` of ``amqp://`` and ``amqps://``."""
     # Options that name their environment (for tests, say) are read there, else os.environ.
-    address = RabbitAddress.parse(url, getattr(options, "environ", None))
+    address = RabbitAddress.parse(url, options.environ)
     return RabbitPublisher(address, options.topics, timeout=options.timeout)

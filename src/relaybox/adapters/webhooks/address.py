@@ -21,25 +21,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from relaybox.core.errors import ConfigurationError
 from relaybox.core.signatures import secret_key
-from relaybox.outbox.routing import TopicMap
 
 DEFAULT_SECRET_ENV = "RELAYBOX_WEBHOOK_SECRET"
 _OPTIONS = ("secret_env", "unsigned", "concurrency", "connect_timeout")
-
-
-class PublishOptions(Protocol):
-    """What a URL-built publisher is given besides its URL (``PublisherOptions``)."""
-
-    @property
-    def topics(self) -> TopicMap: ...
-
-    @property
-    def timeout(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,13 @@ from urllib.parse import urlsplit
 import aiohttp
 from multidict import CIMultiDict
 
-from relaybox.adapters.webhooks.address import PublishOptions, WebhookAddress
+from relaybox.adapters.webhooks.address import WebhookAddress
 from relaybox.adapters.webhooks.responses import mapped, verdict
 from relaybox.core.errors import DestinationUnavailableError
 from relaybox.core.events import Message
 from relaybox.core.outcome import Outcome
 from relaybox.core.signatures import sign
+from relaybox.outbox.destinations import PublisherOptions
 from relaybox.outbox.publishers import publish_in_key_order
 from relaybox.outbox.routing import TopicMap
 
@@ -147,8 +148,8 @@ class WebhookPublisher:
         return f"WebhookPublisher({urlsplit(self._address.template).netloc}, {state})"
 
 
-def from_url(url: str, options: PublishOptions) -> WebhookPublisher:
+def from_url(url: str, options: PublisherOptions) -> WebhookPublisher:
     """The :data:`~relaybox.service.publishers.PublisherFactory` of ``http://`` and ``https://``."""
     # Options that name their environment (for tests, say) are read there, else os.environ.
-    address = WebhookAddress.parse(url, getattr(options, "environ", None))
+    address = WebhookAddress.parse(url, options.environ)
     return WebhookPublisher(address, options.topics, timeout=options.timeout)
