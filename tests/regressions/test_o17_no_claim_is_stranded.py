@@ -130,3 +130,20 @@ def _by_key(messages: list[Message]) -> dict[str | None, list[Message]]:
     for m in messages:
         groups.setdefault(m.key, []).append(m)
     return groups
+
+
+async def test_o17_a_claim_nothing_settled_is_released_by_the_next_fetch(outbox_db) -> None:
+    """A coordinator whose apply was cancelled fetches again without settling: the
+    earlier claim is handed back (its renewal stopped), never overwritten."""
+    await outbox_db.write(Event("orders", key="a"), Event("orders", key="b"))
+    source = Relay(outbox_db.store, MemoryPublisher()).source
+
+    first = await source.fetch(10)
+    again = await source.fetch(10)
+
+    assert len(first) == len(again) == 2
+    assert len(source._renewals) == 1
+    assert await outbox_db.scalar("SELECT count(*) FROM {claims}") == 1
+    await source.close()
+    assert source._renewals == {}
+    assert await outbox_db.scalar("SELECT count(*) FROM {claims}") == 0

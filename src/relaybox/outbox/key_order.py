@@ -32,6 +32,7 @@ class KeyOrder:
         self._lanes: dict[str, list[Message]] = {}
         self._delivered: set[int] = set()
         self._stopped: set[str] = set()
+        self._unlearnt: list[Outcome[Message]] = []
         self._sent = False
 
     def begin(self, messages: Sequence[Message]) -> None:
@@ -41,19 +42,21 @@ class KeyOrder:
         self._lanes = {}
         self._delivered = set()
         self._stopped = set()
+        self._unlearnt = []
         self._sent = False
 
     async def apply(self, records: Sequence[Message], /) -> Outcome[Message]:
         if not self._sent and _same(records, self._claim):
-            # The common case: the whole claim in one call, in its order.
+            # The common case: the whole claim in one call, in its order. What it
+            # delivered is learnt only if another call of this claim comes.
             self._sent = True
             outcome = await self.inner.apply(records)
-            self._learn(outcome)
+            self._unlearnt.append(outcome)
             return outcome
         self._sent = True
         allowed, held = self._screen(records)
         outcome = await self.inner.apply(allowed) if allowed else Outcome()
-        self._learn(outcome)
+        self._unlearnt.append(outcome)
         if not held:
             return outcome
         released = tuple(Failure(m, KeyBlockedError(), 0) for m in held)
@@ -86,6 +89,8 @@ class KeyOrder:
         return True
 
     def _positions(self) -> dict[int, int]:
+        while self._unlearnt:
+            self._learn(self._unlearnt.pop())
         if not self._position:
             self._position = {id(m): i for i, m in enumerate(self._claim)}
             for m in self._claim:
