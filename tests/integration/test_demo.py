@@ -190,6 +190,16 @@ def test_the_demo_command_exits_zero_when_every_check_passes(tmp_path: Path) -> 
     assert "ALL CHECKS PASSED" in result.stdout
     assert "pending 0" in result.stdout  # the plain progress lines, no terminal here
     assert database.exists()
+    # The injected failures are the report's to tell, not one log line per event.
+    assert "failed on attempt" not in result.stderr
+    assert "is a dead letter" not in result.stderr
+
+
+def test_the_demo_shows_the_relays_per_event_lines_when_asked(tmp_path: Path) -> None:
+    database = tmp_path / "shop.db"
+    result = relaybox("-v", "demo", "--db", f"sqlite:///{database}", "--orders", "300")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed on attempt" in result.stderr
 
 
 def test_the_demo_command_exits_two_on_a_bad_option() -> None:

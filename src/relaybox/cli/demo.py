@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 
+from relaybox.cli import logs
 from relaybox.core.errors import ConfigurationError
 from relaybox.demo import run_demo
 from relaybox.service import locate_store, redact
@@ -53,6 +55,10 @@ def demo_command(
     proves every committed event came out exactly once, in key order, and no
     rolled-back one did; exits 1 if any check fails.
     """
+    # The failures are injected on purpose and the summary reports them: the
+    # relay's per-event retry and dead-letter lines would drown the live display
+    # (with -v or --log-level they show).
+    logs.configure_from(ctx.meta, logging.CRITICAL)
     summary = run_demo(
         None if db is None else _sqlite_file(db),
         orders=orders,
